@@ -1,6 +1,15 @@
 //! A push parser for `text/event-stream`, exact to the WHATWG HTML "Server-sent events"
 //! parsing and interpretation algorithms, whatever the chunking.
+//!
+//! The decoder scans each chunk in place for CR and LF with `memchr2` and copies only what it
+//! must keep: field values into the event being built, and an incomplete trailing line into an
+//! internal buffer until the chunk that completes it arrives. Bytes are kept raw until an
+//! event is dispatched; because CR, LF and `:` are ASCII and never part of a multi-byte UTF-8
+//! sequence, decoding each line on its own (invalid sequences become U+FFFD, as the WHATWG
+//! UTF-8 decoder and [`String::from_utf8_lossy`] both do) gives exactly what decoding the whole
+//! stream first would.
 
+use std::collections::VecDeque;
 use std::fmt;
 
 use crate::event::Millis;
@@ -17,22 +26,48 @@ pub struct MessageEvent {
 }
 
 /// Limits that keep a decoder's memory bounded.
+///
+/// ```
+/// use ssecast::{DecodeError, Decoder, Limits};
+/// let mut decoder = Decoder::with_limits(Limits { max_line: 16, max_event: 1024 });
+/// let result = decoder.feed(b"data: this line is too long\n\ndata: ok\n\n");
+/// assert_eq!(result, Err(DecodeError::LineTooLong { max: 16 }));
+/// // The offending event was discarded; decoding went on after it.
+/// assert_eq!(decoder.next_event().unwrap().data, "ok");
+/// assert_eq!(decoder.next_event(), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// The longest line accepted, in bytes, not counting its line ending.
     pub max_line: usize,
-    /// The most data buffered for one event, in bytes.
+    /// The most data buffered for one event, in bytes: the length of the event's data
+    /// as dispatched (its lines joined by LF).
     pub max_event: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_line: 1 << 20, max_event: 8 << 20 }
+        Limits {
+            max_line: 1 << 20,
+            max_event: 8 << 20,
+        }
     }
 }
 
 /// A limit was reached. The offending line or event is discarded and decoding goes on
 /// after it with the next call to [`Decoder::feed`].
+///
+/// What is discarded, precisely:
+/// - [`LineTooLong`](DecodeError::LineTooLong): the line, skipped through its line ending
+///   without being buffered, and, unless the line is a comment, the event it belongs to (it
+///   may have been a `data` line, and a truncated event is never delivered): that event is not
+///   dispatched at its blank line.
+/// - [`EventTooLarge`](DecodeError::EventTooLarge): the event's data; further `data` lines are
+///   dropped until the blank line that ends the event, which then dispatches nothing. `id`,
+///   `event` and `retry` lines are still interpreted.
+///
+/// [`Decoder::feed`] keeps parsing the rest of its chunk after a limit is reached and returns
+/// the first error it met in that chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeError {
     /// A line was longer than [`Limits::max_line`].
@@ -58,62 +93,379 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
+/// Where the decoder stands with respect to the start of the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Still at the start: this many bytes of a UTF-8 byte order mark have been seen (0 to 2).
+    Bom(u8),
+    /// Past the start: no byte order mark can follow.
+    Past,
+}
+
+impl Default for Start {
+    fn default() -> Start {
+        Start::Bom(0)
+    }
+}
+
 /// The push parser: [`feed`](Decoder::feed) it bytes as they arrive, then take the
 /// dispatched events out with [`next_event`](Decoder::next_event).
+///
+/// Chunk boundaries do not matter: a line ending, a UTF-8 sequence or the byte order mark
+/// split across chunks decodes as if the stream had been fed whole.
+///
+/// ```
+/// use ssecast::{Decoder, Millis};
+/// let mut decoder = Decoder::new();
+/// decoder.feed(b"retry: 2500\nevent: tick\nid: 7\ndata: hel").unwrap();
+/// assert_eq!(decoder.next_event(), None); // the event is not complete yet
+/// decoder.feed(b"lo\r").unwrap();
+/// decoder.feed(b"\n\r\n").unwrap(); // CRLF split across chunks, then a blank line
+/// let event = decoder.next_event().unwrap();
+/// assert_eq!((event.event_type.as_str(), event.data.as_str()), ("tick", "hello"));
+/// assert_eq!(event.last_event_id, "7");
+/// assert_eq!(decoder.last_event_id(), "7");
+/// assert_eq!(decoder.retry(), Some(Millis(2500)));
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Decoder {
-    // filled in by the implementation
+    limits: Limits,
+    keep_comments: bool,
+    start: Start,
+    /// The previous chunk ended with CR: an LF at the start of the next one belongs to it.
+    pending_cr: bool,
+    /// The bytes of an incomplete line, kept until the chunk that ends it arrives.
+    partial: Vec<u8>,
+    /// Inside a line longer than `max_line`: drop bytes up to its line ending.
+    skipping_line: bool,
+    /// The current event hit a limit: drop its data until its blank line.
+    discarding_event: bool,
+    /// The data buffer, raw bytes, each line followed by LF.
+    data: Vec<u8>,
+    /// The event type buffer, raw bytes.
+    event_type: Vec<u8>,
+    /// The last event ID buffer, set by `id` lines.
+    id_buffer: String,
+    /// The last event ID string, set from the buffer when an event is dispatched.
+    last_event_id: String,
+    retry: Option<Millis>,
+    /// The first limit reached during the current `feed`.
+    error: Option<DecodeError>,
+    events: VecDeque<MessageEvent>,
+    comments: VecDeque<String>,
 }
 
 impl Decoder {
     /// A decoder with the default [`Limits`].
     pub fn new() -> Decoder {
-        todo!()
+        Decoder::default()
     }
 
     /// A decoder with the given limits.
     pub fn with_limits(limits: Limits) -> Decoder {
-        let _ = limits;
-        todo!()
+        Decoder {
+            limits,
+            ..Decoder::default()
+        }
     }
 
     /// Keeps comment lines (without the leading `:`) for [`next_comment`](Decoder::next_comment).
     /// Off by default.
+    ///
+    /// Kept comments queue up like events until they are taken, so a caller that keeps them
+    /// must also take them.
+    ///
+    /// ```
+    /// use ssecast::Decoder;
+    /// let mut decoder = Decoder::new().keep_comments(true);
+    /// decoder.feed(b": ping\n\n").unwrap();
+    /// assert_eq!(decoder.next_comment().as_deref(), Some(" ping"));
+    /// ```
     pub fn keep_comments(mut self, keep: bool) -> Decoder {
-        let _ = keep;
+        self.keep_comments = keep;
         self
     }
 
     /// Parses `chunk`, queueing every event it completes.
+    ///
+    /// On a limit (see [`Limits`] and [`DecodeError`]) the offending line or event is
+    /// discarded, the rest of the chunk is still parsed, and the first error met in the chunk
+    /// is returned. The decoder stays usable: later chunks decode normally.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), DecodeError> {
-        let _ = chunk;
-        todo!()
+        let Some(mut chunk) = self.skip_bom(chunk) else {
+            return Ok(());
+        };
+        if self.pending_cr && !chunk.is_empty() {
+            self.pending_cr = false;
+            if chunk[0] == b'\n' {
+                chunk = &chunk[1..];
+            }
+        }
+        let mut pos = 0;
+        while pos < chunk.len() {
+            let Some(offset) = memchr::memchr2(b'\r', b'\n', &chunk[pos..]) else {
+                self.keep_partial(&chunk[pos..]);
+                break;
+            };
+            let end = pos + offset;
+            let mut next = end + 1;
+            if chunk[end] == b'\r' {
+                match chunk.get(next) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => self.pending_cr = true,
+                }
+            }
+            self.end_line(&chunk[pos..end]);
+            pos = next;
+        }
+        match self.error.take() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
     }
 
     /// Takes the oldest dispatched event not yet taken.
     pub fn next_event(&mut self) -> Option<MessageEvent> {
-        todo!()
+        self.events.pop_front()
     }
 
     /// Takes the oldest comment not yet taken (only with `keep_comments(true)`).
     pub fn next_comment(&mut self) -> Option<String> {
-        todo!()
+        self.comments.pop_front()
     }
 
     /// The last event ID: what a client sends as `Last-Event-ID` when it reconnects.
+    ///
+    /// As in the spec, an `id` line sets the last event ID *buffer*, which becomes the last
+    /// event ID when the block's blank line is read (whether or not that dispatches an event).
+    ///
+    /// ```
+    /// use ssecast::Decoder;
+    /// let mut decoder = Decoder::new();
+    /// decoder.feed(b"id: 1\ndata: a\n\nid: 2\n").unwrap();
+    /// assert_eq!(decoder.last_event_id(), "1"); // the block with id 2 has not ended yet
+    /// decoder.feed(b"\n").unwrap();
+    /// assert_eq!(decoder.last_event_id(), "2");
+    /// ```
     pub fn last_event_id(&self) -> &str {
-        todo!()
+        &self.last_event_id
     }
 
     /// The reconnection time set by the last valid `retry:` field, if any.
+    ///
+    /// A `retry` value counts only when it is all ASCII digits; it takes effect as soon as its
+    /// line is read. Values beyond `u64::MAX` milliseconds saturate to `u64::MAX`.
+    ///
+    /// ```
+    /// use ssecast::{Decoder, Millis};
+    /// let mut decoder = Decoder::new();
+    /// decoder.feed(b"retry: 3000\nretry: 1a\n").unwrap();
+    /// assert_eq!(decoder.retry(), Some(Millis(3000)));
+    /// ```
     pub fn retry(&self) -> Option<Millis> {
-        todo!()
+        self.retry
     }
 
     /// Prepares for a new connection: forgets the partial line, the data and type buffers
     /// and the BOM state, but keeps the last event ID and the reconnection time, as the
     /// spec's reconnect does. Queued events stay queued.
+    ///
+    /// The last event ID buffer starts the new stream holding the last event ID, as browsers
+    /// do, so an event without an `id` on the new connection keeps it.
+    ///
+    /// ```
+    /// use ssecast::Decoder;
+    /// let mut decoder = Decoder::new();
+    /// decoder.feed(b"id: 5\ndata: a\n\ndata: cut sho").unwrap();
+    /// decoder.reconnect();
+    /// decoder.feed(b"\xEF\xBB\xBFdata: b\n\n").unwrap();
+    /// assert_eq!(decoder.next_event().unwrap().data, "a");
+    /// let b = decoder.next_event().unwrap();
+    /// assert_eq!((b.data.as_str(), b.last_event_id.as_str()), ("b", "5"));
+    /// ```
     pub fn reconnect(&mut self) {
-        todo!()
+        self.start = Start::Bom(0);
+        self.pending_cr = false;
+        self.partial.clear();
+        self.skipping_line = false;
+        self.discarding_event = false;
+        self.data.clear();
+        self.event_type.clear();
+        self.id_buffer.clone_from(&self.last_event_id);
+    }
+
+    /// Strips a byte order mark at the very start of the stream, even when it arrives in
+    /// pieces. Returns what is left of `chunk` to parse, or `None` when the whole chunk could
+    /// still be the start of a byte order mark.
+    fn skip_bom<'c>(&mut self, chunk: &'c [u8]) -> Option<&'c [u8]> {
+        let Start::Bom(seen) = self.start else {
+            return Some(chunk);
+        };
+        let mut seen = usize::from(seen);
+        let mut i = 0;
+        while seen < BOM.len() && i < chunk.len() && chunk[i] == BOM[seen] {
+            seen += 1;
+            i += 1;
+        }
+        if seen == BOM.len() {
+            self.start = Start::Past;
+            return Some(&chunk[i..]);
+        }
+        if i == chunk.len() {
+            // `seen` is at most 2 here.
+            self.start = Start::Bom(seen as u8);
+            return None;
+        }
+        // Not a byte order mark: the bytes taken for one are the first line's first bytes.
+        self.start = Start::Past;
+        self.partial.extend_from_slice(&BOM[..seen]);
+        Some(&chunk[i..])
+    }
+
+    /// Keeps the bytes of a line whose end is in a later chunk, within `max_line`.
+    fn keep_partial(&mut self, rest: &[u8]) {
+        if self.skipping_line {
+            return;
+        }
+        if self.partial.len() + rest.len() > self.limits.max_line {
+            self.line_too_long(rest);
+            self.skipping_line = true;
+        } else {
+            self.partial.extend_from_slice(rest);
+        }
+    }
+
+    /// A line ending was found; `tail` is the part of the line in the current chunk.
+    fn end_line(&mut self, tail: &[u8]) {
+        if self.skipping_line {
+            self.skipping_line = false;
+        } else if self.partial.len() + tail.len() > self.limits.max_line {
+            self.line_too_long(tail);
+        } else if self.partial.is_empty() {
+            self.line(tail);
+        } else {
+            // Taken out so that `line` can borrow it while mutating the rest of `self`.
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(tail);
+            self.line(&line);
+            line.clear();
+            self.partial = line;
+        }
+    }
+
+    /// Drops an over-long line (`partial` then `tail`) and, unless it is a comment, the event
+    /// it belongs to.
+    fn line_too_long(&mut self, tail: &[u8]) {
+        let comment = self.partial.first().or(tail.first()) == Some(&b':');
+        self.partial.clear();
+        let error = DecodeError::LineTooLong {
+            max: self.limits.max_line,
+        };
+        if comment {
+            self.error.get_or_insert(error);
+        } else {
+            self.fail(error);
+        }
+    }
+
+    /// Records a limit and discards the event being built.
+    fn fail(&mut self, error: DecodeError) {
+        self.error.get_or_insert(error);
+        self.discarding_event = true;
+        self.data.clear();
+    }
+
+    /// Interprets one complete line, without its line ending.
+    fn line(&mut self, line: &[u8]) {
+        if line.is_empty() {
+            return self.dispatch();
+        }
+        let (name, value) = match memchr::memchr(b':', line) {
+            Some(0) => {
+                if self.keep_comments {
+                    self.comments.push_back(utf8(&line[1..]));
+                }
+                return;
+            }
+            Some(colon) => {
+                let value = match &line[colon + 1..] {
+                    [b' ', rest @ ..] => rest,
+                    value => value,
+                };
+                (&line[..colon], value)
+            }
+            None => (line, &[][..]),
+        };
+        match name {
+            b"data" => {
+                if self.discarding_event {
+                    return;
+                }
+                if self.data.len() + value.len() > self.limits.max_event {
+                    return self.fail(DecodeError::EventTooLarge {
+                        max: self.limits.max_event,
+                    });
+                }
+                self.data.extend_from_slice(value);
+                self.data.push(b'\n');
+            }
+            b"event" => {
+                self.event_type.clear();
+                self.event_type.extend_from_slice(value);
+            }
+            b"id" if memchr::memchr(0, value).is_none() => {
+                self.id_buffer.clear();
+                match std::str::from_utf8(value) {
+                    Ok(id) => self.id_buffer.push_str(id),
+                    Err(_) => self.id_buffer.push_str(&String::from_utf8_lossy(value)),
+                }
+            }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                // Saturates: a delay too long to count is as good as "never reconnect
+                // soon", and ignoring it would keep an older, shorter delay.
+                let ms = value.iter().fold(0u64, |ms, &digit| {
+                    ms.saturating_mul(10)
+                        .saturating_add(u64::from(digit - b'0'))
+                });
+                self.retry = Some(Millis(ms));
+            }
+            _ => {}
+        }
+    }
+
+    /// A blank line: the spec's "dispatch the event".
+    fn dispatch(&mut self) {
+        if self.last_event_id != self.id_buffer {
+            self.last_event_id.clone_from(&self.id_buffer);
+        }
+        if !self.discarding_event && !self.data.is_empty() {
+            // Every data line pushed an LF; the last one is not part of the data.
+            let data = utf8(&self.data[..self.data.len() - 1]);
+            let event_type = if self.event_type.is_empty() {
+                String::from("message")
+            } else {
+                utf8(&self.event_type)
+            };
+            self.events.push_back(MessageEvent {
+                event_type,
+                data,
+                last_event_id: self.last_event_id.clone(),
+            });
+        }
+        self.discarding_event = false;
+        self.data.clear();
+        self.event_type.clear();
+    }
+}
+
+/// Decodes UTF-8 the way the WHATWG Encoding standard does: each maximal invalid subpart
+/// becomes one U+FFFD.
+fn utf8(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
