@@ -1,4 +1,7 @@
 //! Bounded subscriber queues and what happens when one is full.
+//!
+//! A [`Queue`] allocates nothing until its first frame arrives and then grows only as far as
+//! it is filled (never beyond its capacity), so an idle subscriber costs a few words.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -57,6 +60,19 @@ pub enum Pushed {
 }
 
 /// A bounded FIFO of frames for one subscriber.
+///
+/// ```
+/// use ssecast::{Event, Frame, Overflow, Pushed, Queue};
+/// let frame = |data: &str| Frame::event(&Event::new(data));
+/// let mut queue = Queue::new(2, Overflow::DropOldest);
+/// assert_eq!(queue.push(frame("a")), Pushed::Queued);
+/// assert_eq!(queue.push(frame("b")), Pushed::Queued);
+/// assert_eq!(queue.push(frame("c")), Pushed::DroppedOldest);
+/// assert_eq!(queue.pop(), Some(frame("b")));
+/// assert_eq!(queue.pop(), Some(frame("c")));
+/// assert_eq!(queue.pop(), None);
+/// assert_eq!(queue.dropped(), 1);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Queue {
     frames: VecDeque<Frame>,
@@ -66,21 +82,55 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// An empty queue holding at most `capacity` frames (at least one).
+    /// An empty queue holding at most `capacity` frames (a capacity of 0 is taken as 1).
+    /// Allocates nothing until the first push.
     pub fn new(capacity: usize, policy: Overflow) -> Queue {
-        let _ = (capacity, policy);
-        todo!()
+        Queue {
+            frames: VecDeque::new(),
+            capacity: capacity.max(1),
+            policy,
+            dropped: 0,
+        }
     }
 
     /// Adds `frame`, applying the overflow policy when the queue is full.
+    ///
+    /// A frame dropped by [`Overflow::DropNewest`] or [`Overflow::DropOldest`] counts in
+    /// [`dropped`](Queue::dropped); [`Overflow::Disconnect`] drops nothing and returns
+    /// [`Pushed::Overflowed`], leaving the queue as it was.
     pub fn push(&mut self, frame: Frame) -> Pushed {
-        let _ = frame;
-        todo!()
+        if self.frames.len() < self.capacity {
+            self.frames.push_back(frame);
+            return Pushed::Queued;
+        }
+        match self.policy {
+            Overflow::DropNewest => {
+                self.dropped += 1;
+                Pushed::DroppedNewest
+            }
+            Overflow::DropOldest => {
+                self.frames.pop_front();
+                self.frames.push_back(frame);
+                self.dropped += 1;
+                Pushed::DroppedOldest
+            }
+            Overflow::Disconnect => Pushed::Overflowed,
+        }
     }
 
     /// Takes the oldest frame.
     pub fn pop(&mut self) -> Option<Frame> {
-        todo!()
+        self.frames.pop_front()
+    }
+
+    /// The most frames the queue holds (at least 1).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The overflow policy.
+    pub fn policy(&self) -> Overflow {
+        self.policy
     }
 
     /// Frames queued now.
