@@ -1,1 +1,46 @@
-fn main() {}
+//! The `ssecast` binary: argument parsing and dispatch only.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use ssecast_server::{Cli, Command};
+
+fn main() -> ExitCode {
+    // This machine exports RUST_BACKTRACE=1; http-types errors would then capture a backtrace
+    // for every client that leaves mid-stream. Set before any thread starts.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(
+        env_logger::Env::new()
+            .filter_or("SSECAST_LOG", "info")
+            .write_style("SSECAST_LOG_STYLE"),
+    )
+    .target(env_logger::Target::Stderr)
+    .init();
+    let result = match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Decode) => ssecast_server::decode_stdin(),
+        Some(Command::Listen(args)) => ssecast_server::listen(&args),
+        Some(Command::Publish(args)) => ssecast_server::publish(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ssecast_server::ServeArgs) -> std::io::Result<()> {
+    ssecast_server::run(args, |addr| {
+        // The one line on stdout: tests and scripts read the bound port from it.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on http://{addr}");
+        let _ = out.flush();
+    })
+}

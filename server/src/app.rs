@@ -1,0 +1,327 @@
+//! The shared hub and everything that pumps it: per-subscriber wake slots, the keep-alive
+//! timer task, the ticker task, and the server's own counters.
+//!
+//! Rule (from the core's contract): after every input to the hub, drain its outputs
+//! ([`State::pump`]), under the same lock, so no wake-up is ever lost.
+
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use async_io::{Async, Timer};
+use futures_lite::{future, StreamExt as _};
+use ssecast::{
+    CloseReason, Event, EventId, Hub, Millis, SubscribeError, Subscribed, SubscriberId, Topic,
+};
+
+use crate::config::ServeArgs;
+
+/// Why a stream ended, for the `disconnected` metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndCause {
+    /// The client closed the connection or a write to it failed.
+    ClientGone,
+    /// Its queue overflowed under `--overflow disconnect`.
+    Overflow,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl EndCause {
+    pub(crate) const ALL: [EndCause; 3] =
+        [EndCause::ClientGone, EndCause::Overflow, EndCause::Shutdown];
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            EndCause::ClientGone => "client_gone",
+            EndCause::Overflow => "overflow",
+            EndCause::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// The server's own counters (the hub counts the rest).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) bytes_written: AtomicU64,
+    pub(crate) refused_full: AtomicU64,
+    pub(crate) bad_requests: AtomicU64,
+    pub(crate) ended: [AtomicU64; 3],
+    /// Event streams whose body still exists (the shutdown waits for them).
+    pub(crate) open_streams: AtomicUsize,
+}
+
+impl Counters {
+    pub(crate) fn count_end(&self, cause: EndCause) {
+        let i = EndCause::ALL.iter().position(|c| *c == cause).unwrap_or(0);
+        self.ended[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// I/O state of one subscriber, indexed by `SubscriberId::index()`.
+#[derive(Debug, Default)]
+struct Slot {
+    id: Option<SubscriberId>,
+    waker: Option<Waker>,
+    ended: Option<EndCause>,
+    socket: Option<Arc<Async<TcpStream>>>,
+}
+
+/// Everything behind the one lock.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) hub: Hub,
+    slots: Vec<Slot>,
+    /// The deadline the timer task sleeps until, so an earlier one can wake it.
+    timer_deadline: Option<Millis>,
+    timer_nudge: bool,
+}
+
+impl State {
+    /// Drains the hub's outputs: wakes bodies with frames, ends subscribers the hub closed.
+    fn pump(&mut self) {
+        while let Some(id) = self.hub.poll_ready() {
+            if let Some(slot) = self.slot_mut(id) {
+                if let Some(waker) = slot.waker.take() {
+                    waker.wake();
+                }
+            }
+        }
+        while let Some((id, reason)) = self.hub.poll_close() {
+            let cause = match reason {
+                CloseReason::Overflow => EndCause::Overflow,
+            };
+            if let Some(slot) = self.slot_mut(id) {
+                slot.ended.get_or_insert(cause);
+                // The subscriber stopped reading, so its response is likely stuck in a write:
+                // shutting the socket down makes that write fail and the connection end.
+                if let Some(socket) = &slot.socket {
+                    let _ = socket.get_ref().shutdown(Shutdown::Both);
+                }
+                if let Some(waker) = slot.waker.take() {
+                    waker.wake();
+                }
+            }
+        }
+        if let Some(next) = self.hub.poll_timeout() {
+            if self.timer_deadline.map_or(true, |current| next < current) {
+                self.timer_nudge = true;
+            }
+        }
+    }
+
+    fn slot_mut(&mut self, id: SubscriberId) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(id.index())
+            .filter(|slot| slot.id == Some(id))
+    }
+
+    /// Whether `id` has ended (a stale id has).
+    pub(crate) fn ended(&mut self, id: SubscriberId) -> bool {
+        self.slot_mut(id).map_or(true, |slot| slot.ended.is_some())
+    }
+
+    /// Registers the waker of `id`'s body, to be woken when frames are queued or it ends.
+    pub(crate) fn set_waker(&mut self, id: SubscriberId, waker: &Waker) {
+        if let Some(slot) = self.slot_mut(id) {
+            match &mut slot.waker {
+                Some(w) if w.will_wake(waker) => {}
+                w => *w = Some(waker.clone()),
+            }
+        }
+    }
+
+    /// Ends `id` for `cause` (unless it already ended) and wakes its body.
+    fn end(&mut self, id: SubscriberId, cause: EndCause) {
+        if let Some(slot) = self.slot_mut(id) {
+            slot.ended.get_or_insert(cause);
+            if let Some(waker) = slot.waker.take() {
+                waker.wake();
+            }
+        }
+        self.hub.unsubscribe(id);
+    }
+}
+
+/// The shared server state.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) args: ServeArgs,
+    state: Mutex<State>,
+    start: Instant,
+    timer_wake: async_channel::Sender<()>,
+    timer_rx: async_channel::Receiver<()>,
+    pub(crate) counters: Counters,
+    shutting_down: AtomicBool,
+}
+
+impl App {
+    pub(crate) fn new(args: ServeArgs) -> App {
+        let hub = Hub::new(args.hub_config());
+        let (timer_wake, timer_rx) = async_channel::bounded(1);
+        App {
+            args,
+            state: Mutex::new(State {
+                hub,
+                slots: Vec::new(),
+                timer_deadline: None,
+                timer_nudge: false,
+            }),
+            start: Instant::now(),
+            timer_wake,
+            timer_rx,
+            counters: Counters::default(),
+            shutting_down: AtomicBool::new(false),
+        }
+    }
+
+    /// Milliseconds since the server started: the hub's clock.
+    pub(crate) fn now(&self) -> Millis {
+        Millis(u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn instant(&self, at: Millis) -> Instant {
+        self.start + Duration::from_millis(at.0)
+    }
+
+    /// Locks the state. A panic elsewhere while holding the lock must not take every other
+    /// stream down with it, so poisoning is ignored.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Pumps the outputs and nudges the timer task if the next deadline moved earlier.
+    fn finish(&self, mut state: MutexGuard<'_, State>) {
+        state.pump();
+        let nudge = std::mem::take(&mut state.timer_nudge);
+        drop(state);
+        if nudge {
+            // Full means a nudge is already pending: nothing lost.
+            let _ = self.timer_wake.try_send(());
+        }
+    }
+
+    pub(crate) fn publish(&self, topic: &Topic, event: Event) -> EventId {
+        let now = self.now();
+        let mut state = self.lock();
+        let id = state.hub.publish(topic, event, now);
+        self.finish(state);
+        id
+    }
+
+    pub(crate) fn subscribe(
+        &self,
+        topics: &[Topic],
+        last_event_id: Option<&str>,
+        socket: Option<Arc<Async<TcpStream>>>,
+    ) -> Result<Subscribed, SubscribeError> {
+        let now = self.now();
+        let mut state = self.lock();
+        let subscribed = state.hub.subscribe(topics, last_event_id, now)?;
+        let index = subscribed.id.index();
+        if state.slots.len() <= index {
+            state.slots.resize_with(index + 1, Slot::default);
+        }
+        state.slots[index] = Slot {
+            id: Some(subscribed.id),
+            waker: None,
+            ended: None,
+            socket,
+        };
+        self.counters.open_streams.fetch_add(1, Ordering::Relaxed);
+        self.finish(state);
+        Ok(subscribed)
+    }
+
+    /// Ends a stream whose client left (noticed by the socket watch).
+    pub(crate) fn client_gone(&self, id: SubscriberId) {
+        let mut state = self.lock();
+        state.end(id, EndCause::ClientGone);
+        self.finish(state);
+    }
+
+    /// Called when a stream's body is dropped: forgets the subscriber and counts why it ended.
+    pub(crate) fn stream_dropped(&self, id: SubscriberId) {
+        let mut state = self.lock();
+        let cause = match state.slot_mut(id) {
+            Some(slot) => {
+                let cause = slot.ended.unwrap_or(EndCause::ClientGone);
+                *slot = Slot::default();
+                cause
+            }
+            // The slot was reused by a newer subscriber, so this one had ended already.
+            None => EndCause::Overflow,
+        };
+        state.hub.unsubscribe(id);
+        self.finish(state);
+        self.counters.count_end(cause);
+        self.counters.open_streams.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Ends every stream (bodies return end-of-stream) and refuses new ones.
+    pub(crate) fn shutdown_streams(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+        let mut state = self.lock();
+        let ids: Vec<SubscriberId> = state.slots.iter().filter_map(|s| s.id).collect();
+        for id in ids {
+            state.end(id, EndCause::Shutdown);
+        }
+        self.finish(state);
+        self.timer_wake.close();
+    }
+
+    /// Runs keep-alives: sleeps until the hub's next deadline (or a nudge), lets time pass.
+    pub(crate) async fn run_timer(self: Arc<App>) {
+        while !self.is_shutting_down() {
+            let deadline = {
+                let mut state = self.lock();
+                let deadline = state.hub.poll_timeout();
+                state.timer_deadline = deadline;
+                deadline
+            };
+            let nudged = async {
+                // An error means the channel closed at shutdown; the loop condition ends it.
+                let _ = self.timer_rx.recv().await;
+            };
+            match deadline {
+                Some(at) => {
+                    let sleep = async {
+                        Timer::at(self.instant(at)).await;
+                    };
+                    future::or(sleep, nudged).await;
+                }
+                None => nudged.await,
+            }
+            let now = self.now();
+            let mut state = self.lock();
+            state.hub.handle_timeout(now);
+            self.finish(state);
+        }
+    }
+
+    /// Publishes `tick N` to the default topic every `period`, as the Go program does.
+    pub(crate) async fn run_ticker(self: Arc<App>, period: Duration) {
+        let topic = Topic::default();
+        let mut ticks = Timer::interval(period);
+        let mut n: u64 = 0;
+        while !self.is_shutting_down() {
+            ticks.next().await;
+            n += 1;
+            self.publish(&topic, Event::new(format!("tick {n}")));
+        }
+    }
+
+    /// A snapshot of the hub's counters.
+    pub(crate) fn stats(&self) -> ssecast::Stats {
+        self.lock().hub.stats()
+    }
+}

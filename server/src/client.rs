@@ -1,0 +1,298 @@
+//! The client tools: `decode` (stdin to JSON lines), `listen` (a reconnecting subscriber) and
+//! `publish`. Every stream is parsed by the core's [`Decoder`], never by hand.
+
+use std::io::{self, Read as _, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use async_io::{Async, Timer};
+use futures_lite::future::FutureExt as _;
+use futures_lite::io::AsyncReadExt as _;
+use http_types::{Method, Request, StatusCode, Url};
+use ssecast::{Decoder, MessageEvent};
+
+use crate::config::{ListenArgs, PublishArgs};
+
+/// How long connecting and receiving the response head may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The reconnection time before a stream sets one (the spec leaves it to the client).
+const DEFAULT_RETRY_MS: u64 = 3_000;
+/// The longest wait between reconnection attempts after repeated failures.
+const MAX_BACKOFF_MS: u64 = 30_000;
+
+fn other(reason: impl Into<String>) -> io::Error {
+    io::Error::other(reason.into())
+}
+
+/// Writes `event` as one line: `{"type": "...", "data": "...", "last_event_id": "..."}`.
+fn write_json(out: &mut impl Write, event: &MessageEvent) -> io::Result<()> {
+    writeln!(
+        out,
+        "{{\"type\": {}, \"data\": {}, \"last_event_id\": {}}}",
+        serde_json::Value::from(event.event_type.as_str()),
+        serde_json::Value::from(event.data.as_str()),
+        serde_json::Value::from(event.last_event_id.as_str()),
+    )
+}
+
+/// Writes `event` for a person: `type id=ID: data`, further data lines indented.
+fn write_readable(out: &mut impl Write, event: &MessageEvent) -> io::Result<()> {
+    write!(out, "{}", event.event_type)?;
+    if !event.last_event_id.is_empty() {
+        write!(out, " id={}", event.last_event_id)?;
+    }
+    let mut lines = event.data.split('\n');
+    writeln!(out, ": {}", lines.next().unwrap_or(""))?;
+    for line in lines {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}
+
+/// `ssecast decode`: feeds stdin to the decoder as bytes arrive and prints one JSON line per
+/// dispatched event; at end of input, `{"retry": N}` if the stream set a reconnection time.
+pub fn decode_stdin() -> io::Result<()> {
+    let mut decoder = Decoder::new();
+    let mut input = io::stdin().lock();
+    let mut out = io::stdout().lock();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = decoder.feed(&buf[..n]) {
+            log::warn!("{e}; skipped");
+        }
+        while let Some(event) = decoder.next_event() {
+            write_json(&mut out, &event)?;
+        }
+        // Each event is visible as soon as its bytes arrived, not at the end of input.
+        out.flush()?;
+    }
+    if let Some(retry) = decoder.retry() {
+        writeln!(out, "{{\"retry\": {}}}", retry.0)?;
+    }
+    out.flush()
+}
+
+fn parse_http_url(url: &str) -> io::Result<Url> {
+    let url = Url::parse(url).map_err(|e| other(format!("{url:?}: {e}")))?;
+    if url.scheme() != "http" {
+        return Err(other(format!(
+            "{url}: only http:// URLs are supported (put a TLS proxy in front for https)"
+        )));
+    }
+    Ok(url)
+}
+
+/// Connects to `url`'s host and sends `req`, within [`CONNECT_TIMEOUT`].
+async fn send(url: &Url, req: Request) -> io::Result<http_types::Response> {
+    let addrs = url.socket_addrs(|| Some(80))?;
+    let exchange = async {
+        let mut last = other(format!("{url}: no address"));
+        for addr in addrs {
+            match Async::<TcpStream>::connect(addr).await {
+                Ok(stream) => {
+                    let _ = stream.get_ref().set_nodelay(true);
+                    return async_h1::connect(stream, req)
+                        .await
+                        .map_err(|e| other(e.to_string()));
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    };
+    let timeout = async {
+        Timer::after(CONNECT_TIMEOUT).await;
+        Err(other(format!(
+            "{url}: no response within {CONNECT_TIMEOUT:?}"
+        )))
+    };
+    exchange.or(timeout).await
+}
+
+/// What one connection of `listen` came to.
+enum Attempt {
+    /// The stream was open and then ended; `events` were received.
+    Ended { events: u64 },
+    /// 204: the server asks the client to stop reconnecting.
+    Stop,
+    /// A status worth retrying (5xx), with the server's Retry-After in seconds.
+    Unavailable(StatusCode, Option<u64>),
+}
+
+/// `ssecast listen URL`: subscribes, prints events, and reconnects when the stream ends or
+/// fails, sending the last event ID and waiting the stream's `retry:` time (longer, up to
+/// 30 s, after consecutive failures).
+pub fn listen(args: &ListenArgs) -> io::Result<()> {
+    let url = parse_http_url(&args.url)?;
+    smol::block_on(async {
+        let mut decoder = Decoder::new();
+        let mut failures: u32 = 0;
+        // Ends at a 204, a refusal, or --max-retries; otherwise runs until interrupted, one
+        // attempt per reconnection delay.
+        loop {
+            let attempt = listen_once(&url, &mut decoder, args.json).await;
+            decoder.reconnect();
+            let mut wait_ms = decoder.retry().map_or(DEFAULT_RETRY_MS, |r| r.0);
+            match attempt {
+                Ok(Attempt::Stop) => {
+                    log::info!("server answered 204 No Content: not reconnecting");
+                    return Ok(());
+                }
+                Ok(Attempt::Ended { events }) => {
+                    log::info!("stream ended after {events} events");
+                    failures = if events > 0 { 0 } else { failures + 1 };
+                }
+                Ok(Attempt::Unavailable(status, retry_after)) => {
+                    log::warn!("server answered {status}");
+                    failures += 1;
+                    if let Some(secs) = retry_after {
+                        wait_ms = wait_ms.max(secs.saturating_mul(1000));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => return Err(e),
+                Err(e) => {
+                    log::warn!("connection failed: {e}");
+                    failures += 1;
+                }
+            }
+            if args.max_retries > 0 && failures >= args.max_retries {
+                return Err(other(format!("giving up after {failures} failed attempts")));
+            }
+            if failures > 1 {
+                let factor = 1u64 << (failures - 1).min(5);
+                wait_ms = wait_ms
+                    .saturating_mul(factor)
+                    .min(MAX_BACKOFF_MS.max(wait_ms));
+            }
+            let last = decoder.last_event_id();
+            log::info!("reconnecting in {wait_ms} ms (Last-Event-ID {last:?})");
+            Timer::after(Duration::from_millis(wait_ms)).await;
+        }
+    })
+}
+
+async fn listen_once(url: &Url, decoder: &mut Decoder, json: bool) -> io::Result<Attempt> {
+    let mut req = Request::new(Method::Get, url.clone());
+    req.insert_header("Accept", "text/event-stream");
+    req.insert_header("Cache-Control", "no-cache");
+    let last = decoder.last_event_id();
+    if !last.is_empty() {
+        // The decoder refuses ids with CR, LF or NUL, so the value is a valid header unless
+        // it is not ASCII; such an id is sent as the query parameter instead.
+        if last.is_ascii() {
+            req.insert_header("Last-Event-ID", last);
+        } else {
+            req.url_mut()
+                .query_pairs_mut()
+                .append_pair("last_event_id", last);
+        }
+    }
+    let mut res = send(url, req).await?;
+    match res.status() {
+        StatusCode::Ok => {}
+        StatusCode::NoContent => return Ok(Attempt::Stop),
+        status if status.is_server_error() => {
+            let retry_after = res
+                .header("Retry-After")
+                .and_then(|v| v.last().as_str().trim().parse().ok());
+            return Ok(Attempt::Unavailable(status, retry_after));
+        }
+        status => {
+            let reason = res.body_string().await.unwrap_or_default();
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{url}: {status} {}", reason.trim()),
+            ));
+        }
+    }
+    let content_type = res
+        .header("Content-Type")
+        .map(|v| v.last().as_str().to_owned());
+    if !content_type
+        .as_deref()
+        .is_some_and(|ct| ct.starts_with("text/event-stream"))
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{url}: not an event stream (Content-Type {content_type:?})"),
+        ));
+    }
+    log::info!("connected to {url}");
+    let mut body = res.take_body();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut events = 0;
+    let mut out = io::stdout();
+    // Ends at the end of the stream or on an error.
+    loop {
+        let n = match body.read(&mut buf).await {
+            Ok(0) => return Ok(Attempt::Ended { events }),
+            Ok(n) => n,
+            Err(e) if events > 0 => {
+                log::warn!("stream failed: {e}");
+                return Ok(Attempt::Ended { events });
+            }
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = decoder.feed(&buf[..n]) {
+            log::warn!("{e}; skipped");
+        }
+        let mut lock = out.lock();
+        while let Some(event) = decoder.next_event() {
+            events += 1;
+            if json {
+                write_json(&mut lock, &event)?;
+            } else {
+                write_readable(&mut lock, &event)?;
+            }
+        }
+        lock.flush()?;
+        drop(lock);
+        out.flush()?;
+    }
+}
+
+/// `ssecast publish URL DATA`: posts one event and prints the id the server gave it.
+pub fn publish(args: &PublishArgs) -> io::Result<()> {
+    let mut url = parse_http_url(&args.url)?;
+    if url.path() == "/" || url.path().is_empty() {
+        url.set_path("/publish");
+    }
+    let mut fields = serde_json::Map::new();
+    fields.insert("data".into(), args.data.clone().into());
+    if let Some(event) = &args.event {
+        fields.insert("event".into(), event.clone().into());
+    }
+    if let Some(topic) = &args.topic {
+        fields.insert("topic".into(), topic.clone().into());
+    }
+    let mut req = Request::new(Method::Post, url.clone());
+    req.set_body(serde_json::Value::Object(fields).to_string());
+    req.insert_header("Content-Type", "application/json");
+    if let Some(token) = &args.token {
+        let value = format!("Bearer {token}");
+        if !value.is_ascii() {
+            return Err(other("the token must be ASCII"));
+        }
+        req.insert_header("Authorization", value);
+    }
+    smol::block_on(async {
+        let mut res = send(&url, req).await?;
+        let body = res.body_string().await.map_err(|e| other(e.to_string()))?;
+        if res.status() != StatusCode::Ok {
+            return Err(other(format!("{}: {}", res.status(), body.trim())));
+        }
+        let id = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned))
+            .ok_or_else(|| other(format!("unexpected answer: {}", body.trim())))?;
+        let mut out = io::stdout().lock();
+        writeln!(out, "{id}")?;
+        out.flush()
+    })
+}

@@ -1,0 +1,202 @@
+//! Command-line flags, their `SSECAST_*` environment variables, and duration parsing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ssecast::{HubConfig, Millis, Overflow};
+
+/// `ssecast`: a Server-Sent Events broadcaster, and client tools that speak the same stream.
+#[derive(Debug, Parser)]
+#[command(name = "ssecast", version, about, long_about = None, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags of `serve`, accepted without the subcommand too.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the SSE server (the default).
+    Serve(ServeArgs),
+    /// Read an SSE byte stream on stdin and print one JSON line per event.
+    Decode,
+    /// Subscribe to an SSE endpoint and print events as they arrive, reconnecting with
+    /// Last-Event-ID.
+    Listen(ListenArgs),
+    /// Publish one event to a server and print its id.
+    Publish(PublishArgs),
+}
+
+/// Flags of `ssecast serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (IP:PORT; port 0 picks a free port).
+    #[arg(long, env = "SSECAST_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Publish `tick N` to the default topic this often, e.g. `2s`, `100ms` (`0` disables).
+    #[arg(long, env = "SSECAST_TICK", default_value = "2s", value_parser = parse_duration)]
+    pub tick: Duration,
+
+    /// Send a `: ping` comment to a stream idle this long (`0` disables).
+    #[arg(long, env = "SSECAST_KEEPALIVE", default_value = "20s", value_parser = parse_duration)]
+    pub keepalive: Duration,
+
+    /// Reconnection time announced to clients in the first `retry:` frame (`0`: none).
+    #[arg(long, env = "SSECAST_RETRY", default_value = "3s", value_parser = parse_duration)]
+    pub retry: Duration,
+
+    /// Frames each subscriber may have queued.
+    #[arg(long, env = "SSECAST_QUEUE", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub queue: u32,
+
+    /// What a full subscriber queue does with one more event.
+    #[arg(long, env = "SSECAST_OVERFLOW", default_value = "drop-newest", value_parser = parse_overflow)]
+    pub overflow: Overflow,
+
+    /// Events kept per topic for Last-Event-ID replay (`0` disables replay).
+    #[arg(long, env = "SSECAST_HISTORY", default_value_t = 1000)]
+    pub history: usize,
+
+    /// Encoded bytes kept per topic for replay.
+    #[arg(long, env = "SSECAST_HISTORY_BYTES", default_value_t = 4 << 20)]
+    pub history_bytes: usize,
+
+    /// Topics kept; past it the least recently published topic without subscribers is
+    /// forgotten, history included.
+    #[arg(long, env = "SSECAST_MAX_TOPICS", default_value_t = 10_000)]
+    pub max_topics: usize,
+
+    /// Subscribers at once; past it `GET /events` answers 503 with a Retry-After.
+    #[arg(long, env = "SSECAST_MAX_SUBSCRIBERS", default_value_t = 10_000)]
+    pub max_subscribers: usize,
+
+    /// Require `Authorization: Bearer <TOKEN>` on `POST /publish`. Without it, only loopback
+    /// peers may publish.
+    #[arg(long, env = "SSECAST_PUBLISH_TOKEN", hide_env_values = true)]
+    pub publish_token: Option<String>,
+
+    /// An origin allowed to use the API from a browser (repeatable; `*` allows any). None by
+    /// default. The environment variable takes a comma-separated list.
+    #[arg(
+        long = "cors-origin",
+        env = "SSECAST_CORS_ORIGIN",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Directory served at `/` [default: the repository's `www/`].
+    #[arg(long, env = "SSECAST_WWW")]
+    pub www: Option<PathBuf>,
+
+    /// Largest `POST /publish` body accepted, in bytes (larger gets 413).
+    #[arg(long, env = "SSECAST_MAX_BODY", default_value_t = 1 << 20)]
+    pub max_body: usize,
+
+    /// Executor threads (`0`: one per CPU).
+    #[arg(long, env = "SSECAST_THREADS", default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl ServeArgs {
+    /// The hub configuration these flags describe.
+    pub fn hub_config(&self) -> HubConfig {
+        HubConfig {
+            queue_capacity: self.queue as usize,
+            overflow: self.overflow,
+            keepalive: nonzero_millis(self.keepalive),
+            retry: nonzero_millis(self.retry),
+            history_events: self.history,
+            history_bytes: self.history_bytes,
+            max_subscribers: self.max_subscribers,
+            max_topics: self.max_topics,
+        }
+    }
+
+    /// The static directory: `--www`, or the repository's `www/` next to this crate.
+    pub fn www_dir(&self) -> PathBuf {
+        match &self.www {
+            Some(dir) => dir.clone(),
+            None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../www")),
+        }
+    }
+}
+
+/// Flags of `ssecast listen`.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// The stream to subscribe to, e.g. `http://127.0.0.1:8080/events?topic=news`.
+    pub url: String,
+    /// Print one JSON object per event (as `ssecast decode` does) instead of a readable form.
+    #[arg(long)]
+    pub json: bool,
+    /// Give up after this many consecutive failed connection attempts (`0`: never).
+    #[arg(long, default_value_t = 0)]
+    pub max_retries: u32,
+}
+
+/// Flags of `ssecast publish`.
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    /// The server, e.g. `http://127.0.0.1:8080` (`/publish` is added when no path is given).
+    pub url: String,
+    /// The event's data.
+    pub data: String,
+    /// The event type.
+    #[arg(long)]
+    pub event: Option<String>,
+    /// The topic (the default topic when omitted).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Bearer token for a server started with `--publish-token`.
+    #[arg(long, env = "SSECAST_PUBLISH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+fn nonzero_millis(d: Duration) -> Option<Millis> {
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    (ms > 0).then_some(Millis(ms))
+}
+
+fn parse_overflow(s: &str) -> Result<Overflow, String> {
+    s.parse::<Overflow>().map_err(|e| e.to_string())
+}
+
+/// Parses `0`, or a whole number followed by `ms`, `s`, `m` or `h`.
+///
+/// ```
+/// use std::time::Duration;
+/// use ssecast_server::parse_duration;
+/// assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
+/// assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+/// assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+/// assert!(parse_duration("2").is_err());
+/// ```
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number and a unit, like 2s or 100ms"))?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1_000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        "" => return Err(format!("{s:?}: missing unit (ms, s, m or h)")),
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m or h)")),
+    };
+    ms.map(Duration::from_millis)
+        .ok_or_else(|| format!("{s:?}: too long"))
+}

@@ -1,0 +1,531 @@
+//! Connections: the accept loop, the request-head check that runs before async-h1 (header
+//! timeout, malformed requests, HTTP/1.0), and the shutdown.
+//!
+//! async-h1 answers a malformed request, an HTTP/1.0 request or a non-ASCII header with no
+//! response at all (and panics on the last one), so every request head is read and checked
+//! here first. A head that passes is handed to async-h1 by replaying its bytes.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_h1::server::{ConnectionStatus, Server};
+use async_io::{Async, Timer};
+use futures_lite::future::{self, FutureExt as _};
+use futures_lite::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use http_types::{Body, Method, Request, Response, StatusCode, Url};
+
+use crate::app::App;
+use crate::config::ServeArgs;
+use crate::routes::{self, ConnInfo};
+
+/// How long a client may take to send a request's headers (the Go program's
+/// `ReadHeaderTimeout`); an idle keep-alive connection is closed after as long.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest request head accepted (async-h1's own limit).
+const MAX_HEAD: usize = 8 * 1024;
+/// How long a shutdown waits for streams to end before exiting anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+
+/// Runs the server until SIGINT or SIGTERM. `on_listening` gets the bound address once the
+/// socket listens (the binary prints it).
+pub fn run(args: ServeArgs, on_listening: impl FnOnce(SocketAddr)) -> io::Result<()> {
+    let listener = Async::<TcpListener>::bind(args.addr)?;
+    let addr = listener.get_ref().local_addr()?;
+    // Before `on_listening`, so a test that sees the address can already signal us.
+    let mut signals =
+        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])?;
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let tick = args.tick;
+    let app = Arc::new(App::new(args));
+    let ex = Arc::new(smol::Executor::new());
+    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    let mut workers = Vec::new();
+    for i in 1..threads {
+        let ex = Arc::clone(&ex);
+        let stop_rx = stop_rx.clone();
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("ssecast-{i}"))
+                .spawn(move || {
+                    // Runs tasks until the stop channel closes.
+                    let _ = smol::block_on(ex.run(stop_rx.recv()));
+                })?,
+        );
+    }
+    on_listening(addr);
+    log::info!(
+        "ssecast {} listening on http://{addr} (tick {:?}, keepalive {:?}, queue {}, overflow {:?}, {threads} threads)",
+        env!("CARGO_PKG_VERSION"),
+        app.args.tick,
+        app.args.keepalive,
+        app.args.queue,
+        app.args.overflow,
+    );
+    smol::block_on(ex.run(async {
+        ex.spawn(Arc::clone(&app).run_timer()).detach();
+        if !tick.is_zero() {
+            ex.spawn(Arc::clone(&app).run_ticker(tick)).detach();
+        }
+        let stopped = async {
+            use futures_lite::StreamExt as _;
+            match signals.next().await {
+                Some(Ok(signal)) => log::info!("{signal:?} received: shutting down"),
+                _ => log::info!("signal stream ended: shutting down"),
+            }
+        };
+        let accepting = accept_loop(&app, &ex, &listener);
+        future::or(stopped, accepting).await;
+        drop(listener);
+        app.shutdown_streams();
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        // Bounded by the grace period.
+        while app.counters.open_streams.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            Timer::after(Duration::from_millis(10)).await;
+        }
+    }));
+    drop(stop_tx);
+    for worker in workers {
+        let _ = worker.join();
+    }
+    let left = app.counters.open_streams.load(Ordering::Relaxed);
+    log::info!("stopped ({left} streams still open at exit)");
+    Ok(())
+}
+
+async fn accept_loop(
+    app: &Arc<App>,
+    ex: &Arc<smol::Executor<'static>>,
+    listener: &Async<TcpListener>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                app.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                // Small frames must leave at once, not wait for Nagle.
+                let _ = stream.get_ref().set_nodelay(true);
+                let info = ConnInfo {
+                    peer,
+                    socket: Arc::new(stream),
+                    ex: Arc::clone(ex),
+                };
+                let app = Arc::clone(app);
+                ex.spawn(async move {
+                    // A panic while serving one connection ends that connection only.
+                    let served = std::panic::AssertUnwindSafe(serve_connection(&app, &info))
+                        .catch_unwind()
+                        .await;
+                    if served.is_err() {
+                        log::error!("panic while serving {}; connection closed", info.peer);
+                    }
+                })
+                .detach();
+            }
+            Err(e) => {
+                // Usually out of file descriptors: wait instead of spinning.
+                log::error!("accept failed: {e}");
+                Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// The socket as async-h1 sees it: first the bytes already read by the head check, then the
+/// socket. Counts the bytes written, to know whether async-h1 answered before failing.
+#[derive(Debug, Clone)]
+struct Conn {
+    socket: Arc<Async<TcpStream>>,
+    replay: Arc<Mutex<(Vec<u8>, usize)>>,
+    written: Arc<AtomicU64>,
+}
+
+impl Conn {
+    fn new(socket: Arc<Async<TcpStream>>) -> Conn {
+        Conn {
+            socket,
+            replay: Arc::default(),
+            written: Arc::default(),
+        }
+    }
+
+    fn set_replay(&self, bytes: Vec<u8>) {
+        *self.replay.lock().unwrap_or_else(|p| p.into_inner()) = (bytes, 0);
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        {
+            let mut replay = self.replay.lock().unwrap_or_else(|p| p.into_inner());
+            let (bytes, pos) = &mut *replay;
+            if *pos < bytes.len() {
+                let n = (bytes.len() - *pos).min(buf.len());
+                buf[..n].copy_from_slice(&bytes[*pos..*pos + n]);
+                *pos += n;
+                return Poll::Ready(Ok(n));
+            }
+        }
+        Pin::new(&mut &*self.socket).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut &*self.socket).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.written.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self.socket).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self.socket).poll_close(cx)
+    }
+}
+
+/// A request head that passed the checks.
+#[derive(Debug)]
+struct Head {
+    /// Everything read so far: the head and possibly the start of the body.
+    bytes: Vec<u8>,
+    /// Length of the head within `bytes`.
+    head_len: usize,
+    http10: bool,
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    content_length: Option<u64>,
+}
+
+/// Why a request head was refused.
+#[derive(Debug)]
+enum HeadError {
+    /// The connection closed (or stayed silent past the timeout) before a request began.
+    Idle,
+    /// An answer, then close.
+    Refuse(StatusCode, String),
+}
+
+fn refuse(status: StatusCode, reason: impl Into<String>) -> HeadError {
+    HeadError::Refuse(status, reason.into())
+}
+
+async fn serve_connection(app: &Arc<App>, info: &ConnInfo) {
+    let conn = Conn::new(Arc::clone(&info.socket));
+    // One request per iteration; ends when a response closes the connection or at EOF.
+    loop {
+        let head = match read_head(app, &info.socket).await {
+            Ok(head) => head,
+            Err(HeadError::Idle) => return,
+            Err(HeadError::Refuse(status, reason)) => {
+                log::debug!("{}: {status} {reason}", info.peer);
+                app.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
+                let _ = write_plain(&conn, routes::text(status, reason), false).await;
+                return;
+            }
+        };
+        if head.http10 {
+            serve_http10(app, info, &conn, head).await;
+            return;
+        }
+        conn.set_replay(head.bytes);
+        let before = conn.written.load(Ordering::Relaxed);
+        let endpoint = |req: Request| {
+            let app = Arc::clone(app);
+            let info = info.clone();
+            async move { Ok(routes::handle(&app, req, &info).await) }
+        };
+        // async-h1's own header timeout (60 s, not configurable) never fires: the head has
+        // arrived already.
+        let served = Server::new(conn.clone(), endpoint).accept_one().await;
+        match served {
+            Ok(ConnectionStatus::KeepAlive) => {}
+            Ok(ConnectionStatus::Close) => return,
+            Err(e) => {
+                // Nothing was written: async-h1 refused the request without answering.
+                if conn.written.load(Ordering::Relaxed) == before {
+                    app.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
+                    let reason = e
+                        .to_string()
+                        .lines()
+                        .next()
+                        .unwrap_or("bad request")
+                        .to_owned();
+                    let _ = write_plain(&conn, routes::text(StatusCode::BadRequest, reason), false)
+                        .await;
+                } else {
+                    // Usually a client that left mid-response: not an error of ours.
+                    log::debug!("{}: connection ended: {e}", info.peer);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Reads and checks one request head, within [`HEADER_TIMEOUT`].
+async fn read_head(app: &App, socket: &Async<TcpStream>) -> Result<Head, HeadError> {
+    let mut bytes = Vec::with_capacity(1024);
+    let reading = async {
+        let mut chunk = [0u8; 2048];
+        // Bounded: every pass adds bytes, and the head is capped at MAX_HEAD.
+        loop {
+            let n = (&*socket)
+                .read(&mut chunk)
+                .await
+                .map_err(|_| HeadError::Idle)?;
+            if n == 0 {
+                return Err(if bytes.is_empty() {
+                    HeadError::Idle
+                } else {
+                    refuse(
+                        StatusCode::BadRequest,
+                        "connection closed inside the request head",
+                    )
+                });
+            }
+            let scan_from = bytes.len().saturating_sub(3);
+            bytes.extend_from_slice(&chunk[..n]);
+            if let Some(end) = find(&bytes[scan_from..], b"\r\n\r\n") {
+                return Ok(scan_from + end + 4);
+            }
+            if find(&bytes, b"\n\n").is_some() {
+                return Err(refuse(
+                    StatusCode::BadRequest,
+                    "request lines must end with CRLF",
+                ));
+            }
+            if bytes.len() > MAX_HEAD {
+                return Err(refuse(
+                    StatusCode::RequestHeaderFieldsTooLarge,
+                    format!("request head larger than {MAX_HEAD} bytes"),
+                ));
+            }
+        }
+    };
+    let timeout = async {
+        Timer::after(HEADER_TIMEOUT).await;
+        Err(HeadError::Idle)
+    };
+    let head_len = reading.or(timeout).await.map_err(|e| match e {
+        // A request was begun but not finished in time.
+        HeadError::Idle if !bytes.is_empty() => refuse(
+            StatusCode::RequestTimeout,
+            "request head not received within 5 s",
+        ),
+        e => e,
+    })?;
+    if head_len > MAX_HEAD {
+        return Err(refuse(
+            StatusCode::RequestHeaderFieldsTooLarge,
+            format!("request head larger than {MAX_HEAD} bytes"),
+        ));
+    }
+    check_head(app, bytes, head_len)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Everything async-h1 would refuse without an answer (or panic on), refused with one.
+fn check_head(app: &App, bytes: Vec<u8>, head_len: usize) -> Result<Head, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; 128];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(&bytes[..head_len]) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => {
+            return Err(refuse(StatusCode::BadRequest, "incomplete request head"))
+        }
+        Err(e) => {
+            return Err(refuse(
+                StatusCode::BadRequest,
+                format!("malformed request: {e}"),
+            ))
+        }
+    }
+    let method = req.method.unwrap_or_default().to_owned();
+    let path = req.path.unwrap_or_default().to_owned();
+    let http10 = match req.version {
+        Some(1) => false,
+        Some(0) => true,
+        _ => {
+            return Err(refuse(
+                StatusCode::HttpVersionNotSupported,
+                "only HTTP/1.1 and HTTP/1.0 are supported",
+            ))
+        }
+    };
+    if method.parse::<Method>().is_err() {
+        return Err(refuse(
+            StatusCode::NotImplemented,
+            format!("unknown method {method:?}"),
+        ));
+    }
+    if !path.starts_with('/') {
+        return Err(refuse(
+            StatusCode::BadRequest,
+            "the request target must be an absolute path",
+        ));
+    }
+    let mut list = Vec::with_capacity(req.headers.len());
+    let mut host = None;
+    let mut content_length = None;
+    let mut chunked = false;
+    for h in req.headers.iter() {
+        let Some(value) = std::str::from_utf8(h.value).ok().filter(|v| v.is_ascii()) else {
+            return Err(refuse(
+                StatusCode::BadRequest,
+                format!("header {} is not ASCII", h.name),
+            ));
+        };
+        if h.name.eq_ignore_ascii_case("host") {
+            host = Some(value.to_owned());
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            let n: u64 = value
+                .trim()
+                .parse()
+                .map_err(|_| refuse(StatusCode::BadRequest, "invalid Content-Length"))?;
+            if content_length.is_some_and(|m| m != n) {
+                return Err(refuse(
+                    StatusCode::BadRequest,
+                    "conflicting Content-Length headers",
+                ));
+            }
+            content_length = Some(n);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            if http10 || !value.trim().eq_ignore_ascii_case("chunked") {
+                return Err(refuse(
+                    StatusCode::NotImplemented,
+                    "only Transfer-Encoding: chunked is supported",
+                ));
+            }
+            chunked = true;
+        }
+        list.push((h.name.to_owned(), value.to_owned()));
+    }
+    if content_length.is_some() && chunked {
+        return Err(refuse(
+            StatusCode::BadRequest,
+            "both Content-Length and Transfer-Encoding",
+        ));
+    }
+    if content_length.is_some_and(|n| n > app.args.max_body as u64) {
+        return Err(refuse(
+            StatusCode::PayloadTooLarge,
+            format!("body larger than {} bytes", app.args.max_body),
+        ));
+    }
+    if !http10 {
+        let Some(host) = host else {
+            return Err(refuse(StatusCode::BadRequest, "missing Host header"));
+        };
+        if Url::parse(&format!("http://{host}{path}")).is_err() {
+            return Err(refuse(
+                StatusCode::BadRequest,
+                "invalid Host or request target",
+            ));
+        }
+    }
+    Ok(Head {
+        bytes,
+        head_len,
+        http10,
+        method,
+        path,
+        headers: list,
+        content_length,
+    })
+}
+
+/// Serves an HTTP/1.0 request (async-h1 would not answer it): the same routes, answered
+/// without chunked encoding, the body delimited by Content-Length or by closing.
+async fn serve_http10(app: &Arc<App>, info: &ConnInfo, conn: &Conn, head: Head) {
+    let host = head
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "localhost".into());
+    let url = Url::parse(&format!("http://{host}{}", head.path))
+        .or_else(|_| Url::parse(&format!("http://localhost{}", head.path)));
+    let (Ok(url), Ok(method)) = (url, head.method.parse::<Method>()) else {
+        let _ = write_plain(
+            conn,
+            routes::text(StatusCode::BadRequest, "invalid request target"),
+            false,
+        )
+        .await;
+        return;
+    };
+    let mut req = Request::new(method, url);
+    for (name, value) in &head.headers {
+        req.append_header(name.as_str(), value.as_str());
+    }
+    let rest = head.bytes[head.head_len..].to_vec();
+    conn.set_replay(rest);
+    if let Some(len) = head.content_length {
+        let body = futures_lite::io::BufReader::new(conn.clone().take(len));
+        req.set_body(Body::from_reader(body, usize::try_from(len).ok()));
+    }
+    let res = routes::handle(app, req, info).await;
+    if let Err(e) = write_plain(conn, res, method == Method::Head).await {
+        log::debug!("{}: HTTP/1.0 response ended: {e}", info.peer);
+    }
+}
+
+/// Writes `res` with `Connection: close` and no chunked encoding (the body ends when the
+/// connection does), then closes. Used for HTTP/1.0 and for refusals.
+async fn write_plain(conn: &Conn, mut res: Response, head_only: bool) -> io::Result<()> {
+    let mut out = conn.clone();
+    let status = res.status();
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\n",
+        u16::from(status),
+        status.canonical_reason()
+    );
+    res.remove_header("Connection");
+    res.remove_header("Transfer-Encoding");
+    let len = res.len();
+    if let Some(len) = len {
+        res.insert_header("Content-Length", len.to_string());
+    }
+    let mut names: Vec<_> = res
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.clone()))
+        .collect();
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, values) in names {
+        for value in values.iter() {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    out.write_all(head.as_bytes()).await?;
+    if !head_only {
+        let body = res.take_body();
+        futures_lite::io::copy(body, &mut out).await?;
+    }
+    out.flush().await?;
+    let _ = conn.socket.get_ref().shutdown(std::net::Shutdown::Write);
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! `ssecast-server`: the native Server-Sent Events broadcaster around the core's
+//! [`ssecast::Hub`], on smol and async-h1, and the client tools of the `ssecast` binary.
+//!
+//! The server is a thin pump: HTTP requests become hub inputs (subscribe, publish,
+//! unsubscribe), the hub's outputs wake the event-stream bodies, and a timer task feeds it
+//! time for keep-alives. Every SSE byte it writes was encoded by the core.
+
+mod app;
+mod client;
+mod config;
+mod conn;
+mod routes;
+mod stream;
+
+pub use client::{decode_stdin, listen, publish};
+pub use config::{parse_duration, Cli, Command, ListenArgs, PublishArgs, ServeArgs};
+pub use conn::{run, HEADER_TIMEOUT};

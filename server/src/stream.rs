@@ -1,0 +1,162 @@
+//! The body of a `GET /events` response: an `AsyncRead` over one subscriber's queue in the
+//! hub, and the watch that notices when its client leaves.
+
+use std::io;
+use std::net::TcpStream;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_io::Async;
+use futures_lite::io::{AsyncBufRead, AsyncRead, AsyncReadExt as _};
+use ssecast::{Comment, Frame, SubscriberId};
+
+use crate::app::App;
+
+/// One subscriber's stream of frames.
+///
+/// `poll_read` copies every queued frame that fits into the caller's buffer at once, so a
+/// subscriber that fell behind gets one write (one HTTP chunk) instead of one per event.
+/// Dropping the body unsubscribes.
+#[derive(Debug)]
+pub(crate) struct EventStream {
+    app: Arc<App>,
+    id: SubscriberId,
+    /// A frame not yet fully handed out, and how much of it was.
+    pending: Option<(Frame, usize)>,
+    /// Reads the client's side of the socket; cancelled when the body drops.
+    _watch: Option<smol::Task<()>>,
+}
+
+impl EventStream {
+    /// A body for subscriber `id`. It starts with a comment, so the client sees bytes (and
+    /// the headers) at once, before the hub's `retry:` hint and the replay.
+    pub(crate) fn new(app: Arc<App>, id: SubscriberId, watch: Option<smol::Task<()>>) -> Self {
+        // A constant without CR or LF: cannot be refused.
+        let hello = Comment::new("ssecast").map(|c| Frame::comment(&c)).ok();
+        EventStream {
+            app,
+            id,
+            pending: hello.map(|frame| (frame, 0)),
+            _watch: watch,
+        }
+    }
+
+    /// Copies the pending frame's rest into `buf`; returns the bytes copied.
+    fn copy_pending(&mut self, buf: &mut [u8]) -> usize {
+        let Some((frame, offset)) = &mut self.pending else {
+            return 0;
+        };
+        let rest = &frame.as_bytes()[*offset..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        *offset += n;
+        if *offset == frame.len() {
+            self.pending = None;
+        }
+        n
+    }
+}
+
+impl AsyncRead for EventStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let mut n = this.copy_pending(buf);
+        if this.pending.is_some() {
+            return this.ready(n);
+        }
+        let app = Arc::clone(&this.app);
+        let mut state = app.lock();
+        // Bounded by the subscriber's queue capacity.
+        while n < buf.len() {
+            let Some(frame) = state.hub.pop_frame(this.id) else {
+                break;
+            };
+            this.pending = Some((frame, 0));
+            n += this.copy_pending(&mut buf[n..]);
+        }
+        if n > 0 {
+            return this.ready(n);
+        }
+        if state.ended(this.id) {
+            return Poll::Ready(Ok(0));
+        }
+        state.set_waker(this.id, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl EventStream {
+    fn ready(&self, n: usize) -> Poll<io::Result<usize>> {
+        self.app
+            .counters
+            .bytes_written
+            .fetch_add(n as u64, Ordering::Relaxed);
+        Poll::Ready(Ok(n))
+    }
+}
+
+/// `Body::from_reader` wants a buffered reader. Reads go through `poll_read` (batched); this
+/// impl hands out one frame at a time for callers that use the buffered interface.
+impl AsyncBufRead for EventStream {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        if this.pending.is_none() {
+            let app = Arc::clone(&this.app);
+            let mut state = app.lock();
+            match state.hub.pop_frame(this.id) {
+                Some(frame) => this.pending = Some((frame, 0)),
+                None if state.ended(this.id) => return Poll::Ready(Ok(&[])),
+                None => {
+                    state.set_waker(this.id, cx.waker());
+                    return Poll::Pending;
+                }
+            }
+        }
+        match &this.pending {
+            Some((frame, offset)) => Poll::Ready(Ok(&frame.as_bytes()[*offset..])),
+            None => Poll::Ready(Ok(&[])),
+        }
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        if let Some((frame, offset)) = &mut this.pending {
+            *offset = (*offset + amt).min(frame.len());
+            if *offset == frame.len() {
+                this.pending = None;
+            }
+            this.app
+                .counters
+                .bytes_written
+                .fetch_add(amt as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.app.stream_dropped(self.id);
+    }
+}
+
+/// Watches the client's side of an event stream: async-h1 never reads the socket while it
+/// streams a response, so without this a client that left unnoticed would stay subscribed
+/// until the next write fails (forever, when nothing is published).
+pub(crate) async fn watch_client(app: Arc<App>, socket: Arc<Async<TcpStream>>, id: SubscriberId) {
+    let mut scratch = [0u8; 512];
+    // A client has nothing more to send on an event stream: whatever it sends is discarded,
+    // and end-of-file or an error means it is gone.
+    loop {
+        match (&*socket).read(&mut scratch).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    app.client_gone(id);
+}
