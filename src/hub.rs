@@ -700,6 +700,10 @@ impl Hub {
         slot.generation = slot.generation.wrapping_add(1);
         self.free_slots.push(id.index);
         self.stats.subscribers -= 1;
+        if self.stats.subscribers == 0 {
+            // Nobody left to ping: no deadline until the next subscribe.
+            self.next_due = None;
+        }
         for m in &sub.topics {
             let Some(topic) = self.topics[m.topic as usize].as_mut() else {
                 continue;

@@ -416,7 +416,11 @@ fn no_keepalive_when_disabled_or_without_subscribers() {
     sim.advance_to(10_000_000);
     assert!(sim.frames(id).is_empty());
 
-    let sim = Sim::new(HubConfig::default());
+    let mut sim = Sim::new(HubConfig::default());
+    assert_eq!(sim.hub.poll_timeout(), None);
+    let id = sim.sub(&[]);
+    assert_eq!(sim.hub.poll_timeout(), Some(Millis(15_000)));
+    sim.unsubscribe(id);
     assert_eq!(sim.hub.poll_timeout(), None);
 }
 
