@@ -91,7 +91,8 @@ pub struct HubConfig {
     /// What a full queue does ([`Overflow::DropNewest`]).
     pub overflow: Overflow,
     /// Send a `: ping` comment to a subscriber that has been sent nothing for this long
-    /// (`Some(20 s)`); `None` disables keep-alives.
+    /// (`Some(20 s)`), give or take a quarter of it (see the
+    /// [module docs](self#keep-alive)); `None` disables keep-alives.
     pub keepalive: Option<Millis>,
     /// The reconnection time announced in the first frame of every subscription
     /// (`Some(3 s)`); `None` announces none.
@@ -209,7 +210,8 @@ pub struct Stats {
     pub refused: u64,
     /// Events published.
     pub published: u64,
-    /// Event frames handed out by `pop_frame` (keep-alives and retry hints not counted).
+    /// Event frames handed out by `pop_frame`, replayed ones included (keep-alives, retry
+    /// hints and missed markers are not events and are not counted).
     pub delivered: u64,
     /// Event frames dropped by an overflow policy.
     pub dropped: u64,
@@ -936,6 +938,17 @@ mod tests {
     fn constants_are_valid() {
         assert!(EventType::new(MISSED_EVENT_TYPE).is_ok());
         assert!(Comment::new("ping").is_ok());
+    }
+
+    #[test]
+    fn an_idle_subscriber_stays_small() {
+        // The server's budget is under 2 KB per idle subscriber; the hub's part is its slot
+        // plus a few small heap blocks (memberships, a queue of a few frames).
+        assert!(
+            std::mem::size_of::<Slot>() <= 160,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
     }
 
     #[test]
