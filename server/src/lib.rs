@@ -6,6 +6,7 @@
 //! time for keep-alives. Every SSE byte it writes was encoded by the core.
 
 mod app;
+pub mod bench;
 mod client;
 mod config;
 mod conn;

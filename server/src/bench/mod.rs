@@ -1,0 +1,341 @@
+//! `ssecast bench`: a load generator for SSE servers on loopback.
+//!
+//! It opens N subscribers at a bounded connect rate from source addresses 127.0.0.2,
+//! 127.0.0.3, ... (so one destination port is not limited by one source's ephemeral ports),
+//! publishes `<seq> <send µs>` at a fixed rate through `POST`, and after a warm-up measures
+//! for a fixed window: deliveries per second, losses, publish-to-receive latency, fairness
+//! between subscribers, the server's memory and CPU (given its pid and core), and its own CPU,
+//! so a saturated client is visible. Every phase has a deadline; a watchdog ends the process
+//! if one is missed.
+//!
+//! The subscribers run as tasks on one thread (the client gets one core to itself); the
+//! publisher runs on a second thread so that a busy subscriber loop does not delay it.
+
+mod chunked;
+mod procfs;
+mod publisher;
+mod report;
+mod subscriber;
+mod tally;
+mod target;
+
+use std::cell::RefCell;
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use clap::Args;
+
+use crate::parse_duration;
+use procfs::{CoreTimes, Pid};
+use publisher::Schedule;
+use report::{Report, ServerFigures};
+use subscriber::Plan;
+use tally::{micros_since, Tally, Window};
+use target::Target;
+
+/// Open files kept for everything but subscribers (stdio, the poller, the publisher).
+const SPARE_FILES: u64 = 64;
+
+/// Flags of `ssecast bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// The SSE stream to subscribe to, on loopback, e.g. `http://127.0.0.1:8080/events`.
+    #[arg(long)]
+    pub url: String,
+
+    /// Where to POST events [default: `/publish` on the host of `--url`].
+    #[arg(long)]
+    pub publish_url: Option<String>,
+
+    /// Add `topic=<TOPIC>` to the query of both URLs.
+    #[arg(long)]
+    pub topic: Option<String>,
+
+    /// Subscribers to open.
+    #[arg(long, default_value_t = 100)]
+    pub subscribers: usize,
+
+    /// New connections per second.
+    #[arg(long, default_value_t = 2000.0)]
+    pub connect_rate: f64,
+
+    /// Limit on one subscriber's connect and response head.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Events published per second (`0`: publish nothing, e.g. to rely on the server's tick).
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+
+    /// Bytes of padding added to each event's data.
+    #[arg(long, default_value_t = 0)]
+    pub pad: usize,
+
+    /// Publishing before the measuring window opens.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+
+    /// The measuring window.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Longest wait after the window for the last events to arrive.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub drain: Duration,
+
+    /// The server's pid, to report its memory per subscriber and CPU per delivery.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+
+    /// The core the server is pinned to, to report its busy fraction (softirq included).
+    #[arg(long)]
+    pub server_cpu: Option<usize>,
+
+    /// Source addresses to spread subscribers over: 127.0.0.2 and up.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u8).range(1..=250))]
+    pub sources: u8,
+
+    /// A name for this run, copied into the JSON line.
+    #[arg(long)]
+    pub label: Option<String>,
+
+    /// Print only the JSON line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `ssecast bench`: prints the summary and the JSON line, or why it could not run.
+pub fn run(args: &BenchArgs) -> ExitCode {
+    match bench(args) {
+        Ok(report) => {
+            if !args.json {
+                print!("{}", report.summary());
+            }
+            println!("{}", report.json());
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("ssecast bench: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(args: &BenchArgs) -> Result<Report, String> {
+    let mut target = Target::parse(&args.url).map_err(|e| e.to_string())?;
+    let mut publish = match &args.publish_url {
+        Some(url) => Target::parse(url).map_err(|e| e.to_string())?,
+        None => target.with_path("/publish"),
+    };
+    if let Some(topic) = &args.topic {
+        target = target.with_query("topic", topic);
+        publish = publish.with_query("topic", topic);
+    }
+    let n = args.subscribers;
+    if n == 0 {
+        return Err(String::from("--subscribers must be at least 1"));
+    }
+    if !(args.connect_rate.is_finite() && args.connect_rate > 0.0) {
+        return Err(String::from("--connect-rate must be a positive number"));
+    }
+    if !(args.rate.is_finite() && args.rate >= 0.0 && args.rate <= 1e6) {
+        return Err(String::from("--rate must be between 0 and 1000000"));
+    }
+    if args.duration.is_zero() {
+        return Err(String::from("--duration must not be 0"));
+    }
+    let limit = rlimit::increase_nofile_limit(u64::MAX)
+        .map_err(|e| format!("cannot raise the open-file limit: {e}"))?;
+    if n as u64 + SPARE_FILES > limit {
+        return Err(format!(
+            "cannot hold {n} subscribers: the open-file limit is {limit} (hard limit), and \
+             {SPARE_FILES} files are kept for the rest"
+        ));
+    }
+
+    // The connect phase ends by its deadline, the rest by fixed durations; the watchdog is
+    // the backstop if something blocks anyway.
+    let connect_budget =
+        Duration::from_secs_f64(n as f64 / args.connect_rate) + args.connect_timeout;
+    let publish_timeout = Duration::from_secs(5);
+    let hard = connect_budget
+        + args.warmup
+        + args.duration
+        + args.drain
+        + publish_timeout * 2
+        + Duration::from_secs(10);
+    thread::spawn(move || {
+        thread::sleep(hard);
+        eprintln!("ssecast bench: still running after {hard:?}; giving up");
+        std::process::exit(3);
+    });
+
+    let server_pid = args.server_pid.map(Pid::Other);
+    let rss = |pid: Option<Pid>| -> Result<Option<u64>, String> {
+        pid.map(procfs::rss_kib)
+            .transpose()
+            .map_err(|e| format!("cannot read the server's memory: {e}"))
+    };
+    let rss_before = rss(server_pid)?;
+
+    let base = Instant::now();
+    let plan = Rc::new(Plan {
+        target: target.addr,
+        request: format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
+            target.path, target.addr
+        )
+        .into_bytes(),
+        connect_timeout: args.connect_timeout,
+    });
+    let tally = Rc::new(RefCell::new(Tally::new(n, base)));
+    let scratch = Rc::new(RefCell::new(vec![0u8; subscriber::SCRATCH]));
+    let executor = smol::LocalExecutor::new();
+
+    let run = async {
+        // Connect at the given rate; each subscriber's own timeout bounds this phase.
+        let connect_start = Instant::now();
+        for index in 0..n {
+            Timer::at(connect_start + Duration::from_secs_f64(index as f64 / args.connect_rate))
+                .await;
+            let source = Ipv4Addr::new(127, 0, 0, 2 + (index % usize::from(args.sources)) as u8);
+            executor
+                .spawn(subscriber::run(
+                    index,
+                    source,
+                    plan.clone(),
+                    tally.clone(),
+                    scratch.clone(),
+                ))
+                .detach();
+        }
+        let connect_deadline = connect_start + connect_budget;
+        while tally.borrow().settled() < n && Instant::now() < connect_deadline {
+            Timer::after(Duration::from_millis(10)).await;
+        }
+        let connect_secs = tally.borrow().last_connected().map_or(0.0, |at| {
+            at.saturating_duration_since(connect_start).as_secs_f64()
+        });
+        let rss_connected = rss(server_pid)?;
+
+        let start = Instant::now();
+        let window_start = start + args.warmup;
+        let window_end = window_start + args.duration;
+        tally.borrow_mut().set_window(Window {
+            start: micros_since(base, window_start),
+            end: micros_since(base, window_end),
+        });
+        let publisher = (args.rate > 0.0).then(|| {
+            let schedule = Schedule {
+                target: publish.clone(),
+                rate: args.rate,
+                base,
+                start,
+                stop: window_end,
+                window_start,
+                pad: args.pad,
+                timeout: publish_timeout,
+            };
+            thread::spawn(move || publisher::run(&schedule))
+        });
+
+        Timer::at(window_start).await;
+        tally.borrow_mut().open_window();
+        let before = Snapshot::take(server_pid, args.server_cpu)?;
+        Timer::at(window_end).await;
+        let after = Snapshot::take(server_pid, args.server_cpu)?;
+
+        let published = match publisher {
+            Some(handle) => {
+                // The publisher stops at the window's end, give or take one POST's timeout.
+                while !handle.is_finished() {
+                    Timer::after(Duration::from_millis(10)).await;
+                }
+                Some(
+                    handle
+                        .join()
+                        .map_err(|_| String::from("the publisher thread panicked"))?,
+                )
+            }
+            None => None,
+        };
+        let drain_deadline = Instant::now() + args.drain;
+        if let Some(last) = published.as_ref().and_then(|p| p.last_seq) {
+            while !tally.borrow().all_reached(last) && Instant::now() < drain_deadline {
+                Timer::after(Duration::from_millis(10)).await;
+            }
+        }
+        let rss_end = rss(server_pid)?;
+        let window_secs = after.at.duration_since(before.at).as_secs_f64();
+        let cores = |from: Option<u64>, to: Option<u64>| match (from, to) {
+            (Some(from), Some(to)) => {
+                to.saturating_sub(from) as f64 / procfs::TICKS_PER_SEC / window_secs
+            }
+            _ => 0.0,
+        };
+        let server = match (args.server_pid, rss_before, rss_connected, rss_end) {
+            (Some(pid), Some(rss_before_kib), Some(rss_connected_kib), Some(rss_end_kib)) => {
+                Some(ServerFigures {
+                    pid,
+                    rss_before_kib,
+                    rss_connected_kib,
+                    rss_end_kib,
+                    cpu: cores(before.server_ticks, after.server_ticks),
+                })
+            }
+            _ => None,
+        };
+        let tally = tally.borrow();
+        Ok::<_, String>(Report {
+            label: args.label.clone(),
+            url: target.to_string(),
+            subscribers: n,
+            rate: args.rate,
+            window_secs,
+            connect_secs,
+            totals: tally.totals(),
+            published,
+            latency: tally.latency.clone(),
+            server,
+            server_core_busy: match (before.core, after.core) {
+                (Some(from), Some(to)) => Some(to.busy_since(from)),
+                _ => None,
+            },
+            client_cpu: cores(Some(before.own_ticks), Some(after.own_ticks)),
+        })
+    };
+    let report = async_io::block_on(executor.run(run));
+    // Dropping the executor drops every subscriber task, closing its socket.
+    drop(executor);
+    report
+}
+
+/// CPU counters at one instant.
+struct Snapshot {
+    at: Instant,
+    own_ticks: u64,
+    server_ticks: Option<u64>,
+    core: Option<CoreTimes>,
+}
+
+impl Snapshot {
+    fn take(server: Option<Pid>, core: Option<usize>) -> Result<Snapshot, String> {
+        let read = |what: &str, e: std::io::Error| format!("cannot read {what}: {e}");
+        Ok(Snapshot {
+            at: Instant::now(),
+            own_ticks: procfs::cpu_ticks(Pid::Own).map_err(|e| read("our CPU time", e))?,
+            server_ticks: server
+                .map(procfs::cpu_ticks)
+                .transpose()
+                .map_err(|e| read("the server's CPU time", e))?,
+            core: core
+                .map(procfs::core_times)
+                .transpose()
+                .map_err(|e| read("/proc/stat", e))?,
+        })
+    }
+}
