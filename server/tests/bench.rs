@@ -1,0 +1,102 @@
+//! `ssecast bench` against a real `ssecast serve`: every event reaches every subscriber and
+//! the JSON line says so; non-loopback targets and impossible subscriber counts are refused.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{bin, Server};
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("bench")
+        .args(args)
+        .env("SSECAST_LOG", "warn")
+        .output()
+        .expect("run ssecast bench")
+}
+
+#[test]
+fn every_event_reaches_every_subscriber() {
+    // A queue far larger than what 3 s at 20 events/s can leave unsent: nothing may drop.
+    let server = Server::start(&["--queue", "1024", "--overflow", "drop-newest"]);
+    let pid = server.child.id().to_string();
+    let out = bench(&[
+        "--url",
+        &server.url("/events"),
+        "--subscribers",
+        "50",
+        "--rate",
+        "20",
+        "--warmup",
+        "1s",
+        "--duration",
+        "2s",
+        "--server-pid",
+        &pid,
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout.lines().last().expect("a JSON line");
+    let report: Value = serde_json::from_str(line).expect("the last line is JSON");
+    let n = |path: &str| {
+        report
+            .pointer(path)
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| panic!("{path} in {line}"))
+    };
+    assert_eq!(n("/connected"), 50.0);
+    assert_eq!(n("/failed"), 0.0);
+    assert_eq!(n("/measured_subscribers"), 50.0);
+    let in_window = n("/published/in_window");
+    // 2 s at 20 events/s, give or take the edges of the window.
+    assert!((38.0..=41.0).contains(&in_window), "{in_window}");
+    assert_eq!(n("/published/errors"), 0.0);
+    assert_eq!(n("/delivered_of_window"), in_window * 50.0);
+    assert_eq!(n("/drops"), 0.0);
+    assert_eq!(n("/gaps"), 0.0);
+    assert_eq!(n("/latency/count"), in_window * 50.0);
+    assert!(n("/latency/p99_ms") < 1000.0);
+    assert!(n("/deliveries_per_sec") > 800.0);
+    assert!(n("/fairness") >= 0.9);
+    // Every publish reached every subscriber: the server counted them too.
+    assert!(n("/received") >= n("/published/ok") * 50.0 - 50.0);
+    assert!(n("/server/rss_connected_kib") > 0.0);
+}
+
+#[test]
+fn refuses_targets_off_loopback() {
+    for url in [
+        "http://192.0.2.1:8080/events",
+        "http://example.com:80/",
+        "https://127.0.0.1:1/",
+    ] {
+        let out = bench(&["--url", url, "--subscribers", "1"]);
+        assert!(!out.status.success(), "{url}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(url), "{url}");
+    }
+}
+
+#[test]
+fn refuses_more_subscribers_than_open_files() {
+    let out = bench(&[
+        "--url",
+        "http://127.0.0.1:9/events",
+        "--subscribers",
+        "100000000",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot hold 100000000 subscribers"),
+        "{stderr}"
+    );
+}
