@@ -527,5 +527,27 @@ async fn write_plain(conn: &Conn, mut res: Response, head_only: bool) -> io::Res
     }
     out.flush().await?;
     let _ = conn.socket.get_ref().shutdown(std::net::Shutdown::Write);
+    linger(conn).await;
     Ok(())
+}
+
+/// Reads and discards what the client still sends (bounded in bytes and time) before the
+/// socket is dropped: closing with unread input sends a reset, which can destroy the answer
+/// before the client reads it.
+async fn linger(conn: &Conn) {
+    let drain = async {
+        let mut scratch = [0u8; 4096];
+        let mut left: usize = 256 * 1024;
+        while left > 0 {
+            match (&*conn.socket).read(&mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    drain
+        .or(async {
+            Timer::after(Duration::from_secs(1)).await;
+        })
+        .await;
 }
