@@ -23,6 +23,8 @@ pub fn bin() -> &'static str {
 pub struct Server {
     pub child: Child,
     pub port: u16,
+    /// Reads stdout after the first line; returns whatever else was printed.
+    stdout: Option<std::thread::JoinHandle<Vec<String>>>,
 }
 
 impl Server {
@@ -48,16 +50,17 @@ impl Server {
             .expect("spawn ssecast");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
-            let first = lines.next();
-            let _ = tx.send(first);
-            // Anything more on stdout is a bug: the contract is exactly one line.
-            for line in lines.map_while(Result::ok) {
-                panic!("unexpected stdout line: {line:?}");
-            }
+            let _ = tx.send(lines.next());
+            // Anything more on stdout breaks the contract of exactly one line.
+            lines.map_while(Result::ok).collect()
         });
-        let mut server = Server { child, port: 0 };
+        let mut server = Server {
+            child,
+            port: 0,
+            stdout: Some(reader),
+        };
         let line = rx
             .recv_timeout(WAIT)
             .expect("server printed its address")
@@ -136,6 +139,15 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The child is gone, so its stdout is at end of file and the reader returns.
+        let extra = self
+            .stdout
+            .take()
+            .and_then(|r| r.join().ok())
+            .unwrap_or_default();
+        if !std::thread::panicking() {
+            assert!(extra.is_empty(), "unexpected stdout lines: {extra:?}");
+        }
     }
 }
 
@@ -177,8 +189,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Status, headers, and where the body starts.
+pub type Head = (u16, Vec<(String, String)>, usize);
+
 /// Splits a response into status, headers and the bytes after the head.
-pub fn parse_head(raw: &[u8]) -> Option<(u16, Vec<(String, String)>, usize)> {
+pub fn parse_head(raw: &[u8]) -> Option<Head> {
     let end = find(raw, b"\r\n\r\n")? + 4;
     let head = std::str::from_utf8(&raw[..end]).ok()?;
     let mut lines = head.split("\r\n");

@@ -1,0 +1,191 @@
+//! The client tools of the binary: `decode`, `listen`, `publish`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{bin, Server, Sse, WAIT};
+
+/// A spawned tool, killed on drop; its stdout lines arrive on a channel.
+struct Tool {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Tool {
+    fn spawn(args: &[&str], stdin: Stdio) -> Tool {
+        let mut child = Command::new(bin())
+            .args(args)
+            .env("SSECAST_LOG", "warn")
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn");
+        let stdout: ChildStdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Tool { child, lines }
+    }
+
+    fn line(&self) -> String {
+        self.lines
+            .recv_timeout(WAIT)
+            .expect("a line within the wait bound")
+    }
+}
+
+impl Drop for Tool {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn decode_prints_each_event_as_its_bytes_arrive() {
+    let mut tool = Tool::spawn(&["decode"], Stdio::piped());
+    let mut stdin = tool.child.stdin.take().unwrap();
+    // Each piece completes one event only together with the next one: the event's line must
+    // appear before the rest of the input is written (not after EOF).
+    let pieces: [(&[u8], Option<&str>); 6] = [
+        (b"\xEF\xBB\xBFretry: 2500\r\nid: 1\r\ndata: first\r", None),
+        (
+            b"\n\r\n",
+            Some(r#"{"type": "message", "data": "first", "last_event_id": "1"}"#),
+        ),
+        (b"event: up\ndata: a\nda", None),
+        (
+            b"ta: b\n\n: comment\n\n",
+            Some(r#"{"type": "up", "data": "a\nb", "last_event_id": "1"}"#),
+        ),
+        (
+            b"data:  \"quoted\" \xC3\xA9\r\rdata\n\n",
+            Some(r#"{"type": "message", "data": " \"quoted\" é", "last_event_id": "1"}"#),
+        ),
+        (b"data: unterminated", None),
+    ];
+    for (bytes, expected) in pieces {
+        stdin.write_all(bytes).unwrap();
+        stdin.flush().unwrap();
+        if let Some(expected) = expected {
+            assert_eq!(tool.line(), expected);
+        }
+    }
+    drop(stdin);
+    // The CR CR above dispatched " \"quoted\" é"; the bare "data" line then started an event
+    // with empty data that the blank line dispatched.
+    assert_eq!(
+        tool.line(),
+        r#"{"type": "message", "data": "", "last_event_id": "1"}"#
+    );
+    assert_eq!(tool.line(), r#"{"retry": 2500}"#);
+    let status = tool.child.wait().unwrap();
+    assert!(status.success());
+    assert!(
+        tool.lines.recv_timeout(Duration::from_millis(200)).is_err(),
+        "nothing after the retry line"
+    );
+}
+
+#[test]
+fn decode_without_retry_prints_no_retry_line() {
+    let mut tool = Tool::spawn(&["decode"], Stdio::piped());
+    let mut stdin = tool.child.stdin.take().unwrap();
+    stdin.write_all(b"data: x\n\nretry: abc\n\n").unwrap();
+    drop(stdin);
+    assert_eq!(
+        tool.line(),
+        r#"{"type": "message", "data": "x", "last_event_id": ""}"#
+    );
+    assert!(tool.child.wait().unwrap().success());
+    assert!(tool.lines.recv_timeout(Duration::from_millis(200)).is_err());
+}
+
+#[test]
+fn publish_tool_prints_the_id() {
+    let server = Server::start(&[]);
+    let mut sse = Sse::open(server.port, "/events?topic=news", &[]);
+    assert!(server.wait_metric("ssecast_subscribers", 1, WAIT));
+    let url = server.url("");
+    let tool = Tool::spawn(
+        &[
+            "publish",
+            &url,
+            "extra, extra",
+            "--event",
+            "headline",
+            "--topic",
+            "news",
+        ],
+        Stdio::null(),
+    );
+    let id = tool.line();
+    let e = sse.event();
+    assert_eq!(
+        (e.event_type.as_str(), e.data.as_str()),
+        ("headline", "extra, extra")
+    );
+    assert_eq!(e.last_event_id, id);
+    // A refused publish exits non-zero.
+    let status = Command::new(bin())
+        .args(["publish", &url, "x", "--event", "bad\nname"])
+        .env("SSECAST_LOG", "off")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+}
+
+#[test]
+fn listen_reconnects_across_a_server_restart_with_last_event_id() {
+    let server = Server::start(&["--retry", "100ms"]);
+    let port = server.port;
+    let url = server.url("/events");
+    let listen = Tool::spawn(&["listen", "--json", &url], Stdio::null());
+    assert!(server.wait_metric("ssecast_subscribers", 1, WAIT));
+    let ids: Vec<String> = (1..=3)
+        .map(|i| server.publish(&format!("before {i}")))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let expected = serde_json::json!({"type": "message", "data": format!("before {}", i + 1), "last_event_id": id});
+        let got: serde_json::Value = serde_json::from_str(&listen.line()).unwrap();
+        assert_eq!(got, expected);
+    }
+    drop(server);
+    // The same port again; the listener retries every 100 ms meanwhile.
+    let addr = format!("127.0.0.1:{port}");
+    let server = Server::start_on(&addr, &["--retry", "100ms"]);
+    assert!(server.wait_metric("ssecast_subscribers", 1, WAIT));
+    // The new hub does not know id 3 (no shared history): the listener's Last-Event-ID gets
+    // the documented "missed" marker, whose data is the id it sent.
+    let marker: serde_json::Value = serde_json::from_str(&listen.line()).unwrap();
+    assert_eq!(marker["type"], ssecast::MISSED_EVENT_TYPE);
+    assert_eq!(marker["data"], ids[2].as_str());
+    server.publish("after");
+    let got: serde_json::Value = serde_json::from_str(&listen.line()).unwrap();
+    assert_eq!(got["data"], "after");
+}
+
+#[test]
+fn listen_prints_a_readable_form_by_default() {
+    let server = Server::start(&[]);
+    let listen = Tool::spawn(&["listen", &server.url("/events")], Stdio::null());
+    assert!(server.wait_metric("ssecast_subscribers", 1, WAIT));
+    let first = server.publish("one");
+    assert_eq!(listen.line(), format!("message id={first}: one"));
+    let second = server.publish("two\nlines");
+    assert_eq!(listen.line(), format!("message id={second}: two"));
+    assert_eq!(listen.line(), "  lines");
+}
