@@ -95,6 +95,9 @@ impl std::error::Error for DecodeError {}
 
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
+/// Data at least this large is handed over to the dispatched event instead of copied.
+const BIG_EVENT: usize = 4096;
+
 /// Where the decoder stands with respect to the start of the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Start {
@@ -142,10 +145,10 @@ pub struct Decoder {
     skipping_line: bool,
     /// The current event hit a limit: drop its data until its blank line.
     discarding_event: bool,
-    /// The data buffer, raw bytes, each line followed by LF.
-    data: Vec<u8>,
-    /// The event type buffer, raw bytes.
-    event_type: Vec<u8>,
+    /// The data buffer: each data line followed by LF.
+    data: String,
+    /// The event type buffer.
+    event_type: String,
     /// The last event ID buffer, set by `id` lines.
     id_buffer: String,
     /// The last event ID string, set from the buffer when an event is dispatched.
@@ -203,6 +206,15 @@ impl Decoder {
                 chunk = &chunk[1..];
             }
         }
+        // UTF-8 is validated once per stretch of whole lines rather than once per field:
+        // `text` is `(start, s)`, `s` the valid UTF-8 found in the chunk from `start`, a line
+        // start, on. Lines inside it are interpreted as `&str` slices of it; the rest (a line
+        // begun in an earlier chunk, and lines from the first invalid byte to the end of their
+        // line) take the byte path.
+        let mut text = None;
+        if self.partial.is_empty() && !self.skipping_line {
+            text = Some((0, valid_prefix(chunk)));
+        }
         let mut pos = 0;
         while pos < chunk.len() {
             let Some(offset) = memchr::memchr2(b'\r', b'\n', &chunk[pos..]) else {
@@ -218,7 +230,24 @@ impl Decoder {
                     None => self.pending_cr = true,
                 }
             }
-            self.end_line(&chunk[pos..end]);
+            // CR and LF are ASCII, so `pos` and `end` are on character boundaries of `text`
+            // whenever they are inside it; `get` cannot fail there, it only keeps this free of
+            // panics.
+            let line = text.and_then(|(start, text): (usize, &str)| {
+                text.get(pos.checked_sub(start)?..end - start)
+            });
+            match line {
+                Some(line) if line.len() > self.limits.max_line => {
+                    self.line_too_long(line.as_bytes())
+                }
+                Some(line) => self.line(line),
+                None => {
+                    self.end_line(&chunk[pos..end]);
+                    // Validate again from the next line: only the lines holding invalid bytes
+                    // take the byte path, and each byte is validated once.
+                    text = Some((next, valid_prefix(&chunk[next..])));
+                }
+            }
             pos = next;
         }
         match self.error.take() {
@@ -345,12 +374,12 @@ impl Decoder {
         } else if self.partial.len() + tail.len() > self.limits.max_line {
             self.line_too_long(tail);
         } else if self.partial.is_empty() {
-            self.line(tail);
+            self.line(&String::from_utf8_lossy(tail));
         } else {
             // Taken out so that `line` can borrow it while mutating the rest of `self`.
             let mut line = std::mem::take(&mut self.partial);
             line.extend_from_slice(tail);
-            self.line(&line);
+            self.line(&String::from_utf8_lossy(&line));
             line.clear();
             self.partial = line;
         }
@@ -379,28 +408,32 @@ impl Decoder {
     }
 
     /// Interprets one complete line, without its line ending.
-    fn line(&mut self, line: &[u8]) {
-        if line.is_empty() {
+    ///
+    /// Invalid UTF-8 was already replaced line by line, which gives what replacing it in the
+    /// whole stream would: CR, LF and `:` are ASCII, and the replacement never spans an ASCII
+    /// byte.
+    fn line(&mut self, line: &str) {
+        // The common fields first, without searching for the colon.
+        let (name, value) = if let Some(value) = line.strip_prefix("data:") {
+            ("data", value)
+        } else if line.is_empty() {
             return self.dispatch();
-        }
-        let (name, value) = match memchr::memchr(b':', line) {
-            Some(0) => {
-                if self.keep_comments {
-                    self.comments.push_back(utf8(&line[1..]));
+        } else {
+            match memchr::memchr(b':', line.as_bytes()) {
+                Some(0) => {
+                    if self.keep_comments {
+                        self.comments.push_back(line[1..].to_owned());
+                    }
+                    return;
                 }
-                return;
+                // The colon is ASCII: both slices are on character boundaries.
+                Some(colon) => (&line[..colon], &line[colon + 1..]),
+                None => (line, ""),
             }
-            Some(colon) => {
-                let value = match &line[colon + 1..] {
-                    [b' ', rest @ ..] => rest,
-                    value => value,
-                };
-                (&line[..colon], value)
-            }
-            None => (line, &[][..]),
         };
+        let value = value.strip_prefix(' ').unwrap_or(value);
         match name {
-            b"data" => {
+            "data" => {
                 if self.discarding_event {
                     return;
                 }
@@ -409,24 +442,21 @@ impl Decoder {
                         max: self.limits.max_event,
                     });
                 }
-                self.data.extend_from_slice(value);
-                self.data.push(b'\n');
+                self.data.push_str(value);
+                self.data.push('\n');
             }
-            b"event" => {
+            "event" => {
                 self.event_type.clear();
-                self.event_type.extend_from_slice(value);
+                self.event_type.push_str(value);
             }
-            b"id" if memchr::memchr(0, value).is_none() => {
+            "id" if memchr::memchr(0, value.as_bytes()).is_none() => {
                 self.id_buffer.clear();
-                match std::str::from_utf8(value) {
-                    Ok(id) => self.id_buffer.push_str(id),
-                    Err(_) => self.id_buffer.push_str(&String::from_utf8_lossy(value)),
-                }
+                self.id_buffer.push_str(value);
             }
-            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 // Saturates: a delay too long to count is as good as "never reconnect
                 // soon", and ignoring it would keep an older, shorter delay.
-                let ms = value.iter().fold(0u64, |ms, &digit| {
+                let ms = value.bytes().fold(0u64, |ms, digit| {
                     ms.saturating_mul(10)
                         .saturating_add(u64::from(digit - b'0'))
                 });
@@ -443,11 +473,19 @@ impl Decoder {
         }
         if !self.discarding_event && !self.data.is_empty() {
             // Every data line pushed an LF; the last one is not part of the data.
-            let data = utf8(&self.data[..self.data.len() - 1]);
+            self.data.pop();
+            let data = if self.data.len() < BIG_EVENT {
+                self.data.clone()
+            } else {
+                // Hand over the buffer rather than copy it, and start the next event with
+                // room for one as large.
+                let room = self.data.len() + 1;
+                std::mem::replace(&mut self.data, String::with_capacity(room))
+            };
             let event_type = if self.event_type.is_empty() {
                 String::from("message")
             } else {
-                utf8(&self.event_type)
+                self.event_type.clone()
             };
             self.events.push_back(MessageEvent {
                 event_type,
@@ -461,11 +499,11 @@ impl Decoder {
     }
 }
 
-/// Decodes UTF-8 the way the WHATWG Encoding standard does: each maximal invalid subpart
-/// becomes one U+FFFD.
-fn utf8(bytes: &[u8]) -> String {
+/// The longest prefix of `bytes` that is valid UTF-8.
+fn valid_prefix(bytes: &[u8]) -> &str {
     match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_owned(),
-        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        Ok(text) => text,
+        // Valid up to there by definition; the default is never used.
+        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
     }
 }
