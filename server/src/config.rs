@@ -59,7 +59,9 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub queue: u32,
 
-    /// What a full subscriber queue does with one more event.
+    /// What a full subscriber queue does with one more event: `drop-newest` (the event is
+    /// lost for that subscriber), `drop-oldest` (its oldest queued event is), or `disconnect`
+    /// (the stream is closed; the client reconnects and replays from its Last-Event-ID).
     #[arg(long, env = "SSECAST_OVERFLOW", default_value = "drop-newest", value_parser = parse_overflow)]
     pub overflow: Overflow,
 
