@@ -275,6 +275,10 @@ async fn try_publish(
         event = event.with_type(EventType::new(t).map_err(|e| Refused::bad(format!("event {e}")))?);
     }
     if let Some(id) = fields.id {
+        // An empty id would reset the subscribers' last event ID and break their resume.
+        if id.is_empty() {
+            return Err(Refused::bad("id is empty"));
+        }
         event = event.with_id(EventId::new(id).map_err(|e| Refused::bad(format!("id {e}")))?);
     }
     if let Some(ms) = fields.retry {

@@ -126,6 +126,10 @@ fn bad_requests_get_their_status_and_leave_streams_untouched() {
             400,
         ),
         (
+            post("application/json", b"{\"data\": \"x\", \"id\": \"\"}"),
+            400,
+        ),
+        (
             post("application/json", b"{\"data\": \"x\", \"retry\": -1}"),
             400,
         ),
