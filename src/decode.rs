@@ -156,7 +156,7 @@ pub struct Decoder {
     retry: Option<Millis>,
     /// The first limit reached during the current `feed`.
     error: Option<DecodeError>,
-    events: VecDeque<MessageEvent>,
+    events: Queued,
     comments: VecDeque<String>,
 }
 
@@ -258,7 +258,7 @@ impl Decoder {
 
     /// Takes the oldest dispatched event not yet taken.
     pub fn next_event(&mut self) -> Option<MessageEvent> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     /// Takes the oldest comment not yet taken (only with `keep_comments(true)`).
@@ -474,28 +474,100 @@ impl Decoder {
         if !self.discarding_event && !self.data.is_empty() {
             // Every data line pushed an LF; the last one is not part of the data.
             self.data.pop();
-            let data = if self.data.len() < BIG_EVENT {
-                self.data.clone()
+            if self.data.len() < BIG_EVENT {
+                self.events
+                    .push_packed(&self.event_type, &self.data, &self.last_event_id);
             } else {
                 // Hand over the buffer rather than copy it, and start the next event with
                 // room for one as large.
                 let room = self.data.len() + 1;
-                std::mem::replace(&mut self.data, String::with_capacity(room))
-            };
-            let event_type = if self.event_type.is_empty() {
-                String::from("message")
-            } else {
-                self.event_type.clone()
-            };
-            self.events.push_back(MessageEvent {
-                event_type,
-                data,
-                last_event_id: self.last_event_id.clone(),
-            });
+                let data = std::mem::replace(&mut self.data, String::with_capacity(room));
+                let event_type = match self.event_type.as_str() {
+                    "" => String::from("message"),
+                    event_type => event_type.to_owned(),
+                };
+                self.events.push_owned(MessageEvent {
+                    event_type,
+                    data,
+                    last_event_id: self.last_event_id.clone(),
+                });
+            }
         }
         self.discarding_event = false;
         self.data.clear();
         self.event_type.clear();
+    }
+}
+
+/// Dispatched events not yet taken.
+///
+/// Small events are packed back to back into one buffer and become `String`s only when they
+/// are taken. A chunk can complete hundreds of events; allocating their strings one by one as
+/// the caller takes them, rather than all at once in `feed`, lets the allocator hand each
+/// caller's freed string straight back for the next one.
+#[derive(Debug, Clone, Default)]
+struct Queued {
+    /// Each packed event's type, data and last event ID, back to back.
+    packed: String,
+    /// Where the oldest packed event not yet taken starts in `packed`.
+    read: usize,
+    entries: VecDeque<Entry>,
+}
+
+#[derive(Debug, Clone)]
+enum Entry {
+    /// An event in `packed`: the lengths of its type (0 for `message`), data and id.
+    Packed(usize, usize, usize),
+    /// A large event, handed over whole.
+    Owned(Box<MessageEvent>),
+}
+
+impl Queued {
+    fn push_packed(&mut self, event_type: &str, data: &str, last_event_id: &str) {
+        self.packed.push_str(event_type);
+        self.packed.push_str(data);
+        self.packed.push_str(last_event_id);
+        self.entries.push_back(Entry::Packed(
+            event_type.len(),
+            data.len(),
+            last_event_id.len(),
+        ));
+    }
+
+    fn push_owned(&mut self, event: MessageEvent) {
+        self.entries.push_back(Entry::Owned(Box::new(event)));
+    }
+
+    fn pop(&mut self) -> Option<MessageEvent> {
+        let event = match self.entries.pop_front()? {
+            Entry::Owned(event) => *event,
+            Entry::Packed(type_len, data_len, id_len) => {
+                let mut take = |len| {
+                    let from = self.read;
+                    self.read += len;
+                    // The lengths were those of whole strings pushed in this order, so the
+                    // slice is on character boundaries and `get` always succeeds.
+                    self.packed
+                        .get(from..self.read)
+                        .map(str::to_owned)
+                        .unwrap_or_default()
+                };
+                let event_type = match take(type_len) {
+                    t if t.is_empty() => String::from("message"),
+                    t => t,
+                };
+                MessageEvent {
+                    event_type,
+                    data: take(data_len),
+                    last_event_id: take(id_len),
+                }
+            }
+        };
+        if self.entries.is_empty() {
+            self.packed.clear();
+            self.read = 0;
+        }
+        Some(event)
     }
 }
 
