@@ -73,6 +73,12 @@ impl Report {
         })
     }
 
+    /// Busy time of the server's core not spent by the server process, in cores: other
+    /// processes (and softirq landing outside the server's context) disturbing the figures.
+    fn core_other(&self) -> Option<f64> {
+        Some(self.server_core_busy? - self.server.as_ref()?.cpu)
+    }
+
     fn publish_rate(&self) -> Option<f64> {
         Some(self.published.as_ref()?.in_window as f64 / self.window_secs)
     }
@@ -142,6 +148,7 @@ impl Report {
             "server": server,
             "server_core_busy": self.server_core_busy,
             "server_core_us_per_delivery": self.server_core_busy.and_then(|b| self.per_delivery(b)),
+            "server_core_other": self.core_other(),
             "client_cpu_cores": self.client_cpu,
         })
     }
@@ -220,9 +227,10 @@ impl Report {
         if let Some(busy) = self.server_core_busy {
             let _ = writeln!(
                 s,
-                "server core   {:.1}% busy (softirq included) = {} us per delivery",
+                "server core   {:.1}% busy (softirq included) = {} us per delivery; {} cores of it not the server process",
                 busy * 100.0,
-                opt(self.per_delivery(busy), 2)
+                opt(self.per_delivery(busy), 2),
+                opt(self.core_other(), 2)
             );
         }
         let _ = writeln!(
