@@ -381,10 +381,12 @@ fn check_head(app: &App, bytes: Vec<u8>, head_len: usize) -> Result<Head, HeadEr
             format!("unknown method {method:?}"),
         ));
     }
-    if !path.starts_with('/') {
+    // Origin form (`/path`), or the absolute form (`http://host/path`) servers must accept.
+    let absolute = path.starts_with("http://") || path.starts_with("https://");
+    if !path.starts_with('/') && !absolute {
         return Err(refuse(
             StatusCode::BadRequest,
-            "the request target must be an absolute path",
+            "the request target must be a path or an absolute URL",
         ));
     }
     let mut list = Vec::with_capacity(req.headers.len());
@@ -439,7 +441,12 @@ fn check_head(app: &App, bytes: Vec<u8>, head_len: usize) -> Result<Head, HeadEr
         let Some(host) = host else {
             return Err(refuse(StatusCode::BadRequest, "missing Host header"));
         };
-        if Url::parse(&format!("http://{host}{path}")).is_err() {
+        let url = if absolute {
+            Url::parse(&path)
+        } else {
+            Url::parse(&format!("http://{host}{path}"))
+        };
+        if url.is_err() {
             return Err(refuse(
                 StatusCode::BadRequest,
                 "invalid Host or request target",
@@ -466,8 +473,12 @@ async fn serve_http10(app: &Arc<App>, info: &ConnInfo, conn: &Conn, head: Head) 
         .find(|(name, _)| name.eq_ignore_ascii_case("host"))
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| "localhost".into());
-    let url = Url::parse(&format!("http://{host}{}", head.path))
-        .or_else(|_| Url::parse(&format!("http://localhost{}", head.path)));
+    let url = if head.path.starts_with('/') {
+        Url::parse(&format!("http://{host}{}", head.path))
+            .or_else(|_| Url::parse(&format!("http://localhost{}", head.path)))
+    } else {
+        Url::parse(&head.path)
+    };
     let (Ok(url), Ok(method)) = (url, head.method.parse::<Method>()) else {
         let _ = write_plain(
             conn,

@@ -217,6 +217,15 @@ fn http_1_0_requests_get_full_answers() {
     assert_eq!(reply.text(), "ok\n");
     assert_eq!(reply.header("Transfer-Encoding"), None);
     assert_eq!(reply.header("Content-Length"), Some("3"));
+    // The absolute form, which proxies send, in both versions.
+    for version in ["1.0", "1.1"] {
+        let request = format!("GET http://127.0.0.1/healthz HTTP/{version}\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        assert_eq!(
+            raw_request(server.port, request.as_bytes()).text(),
+            "ok\n",
+            "HTTP/{version}"
+        );
+    }
     // Publishing over HTTP/1.0 (with a body) and streaming over HTTP/1.0 (close-delimited).
     let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     stream.write_all(b"GET /events HTTP/1.0\r\n\r\n").unwrap();

@@ -189,3 +189,63 @@ fn listen_prints_a_readable_form_by_default() {
     assert_eq!(listen.line(), format!("message id={second}: two"));
     assert_eq!(listen.line(), "  lines");
 }
+
+#[test]
+fn help_documents_every_serve_flag_and_its_environment_variable() {
+    let out = Command::new(bin())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "addr",
+        "tick",
+        "keepalive",
+        "retry",
+        "queue",
+        "overflow",
+        "history",
+        "history-bytes",
+        "max-topics",
+        "max-subscribers",
+        "publish-token",
+        "cors-origin",
+        "www",
+        "max-body",
+        "threads",
+    ] {
+        assert!(help.contains(&format!("--{flag} ")), "--{flag} in\n{help}");
+        let env = format!("SSECAST_{}", flag.to_uppercase().replace('-', "_"));
+        assert!(help.contains(&env), "{env} in\n{help}");
+    }
+    for policy in ["drop-newest", "drop-oldest", "disconnect"] {
+        assert!(help.contains(policy), "{policy}");
+    }
+}
+
+#[test]
+fn environment_variables_set_the_flags() {
+    let server = Server::start_with(
+        "127.0.0.1:0",
+        &[],
+        &[
+            ("SSECAST_TICK", "100ms"),
+            ("SSECAST_CORS_ORIGIN", "http://a.example,http://b.example"),
+        ],
+    );
+    let mut sse = Sse::open(server.port, "/events", &[("Origin", "http://b.example")]);
+    assert_eq!(
+        sse.header("Access-Control-Allow-Origin"),
+        Some("http://b.example")
+    );
+    assert!(sse.event().data.starts_with("tick "));
+    let out = Command::new(bin())
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("SSECAST_TICK", "soon")
+        .env("SSECAST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an invalid SSECAST_TICK is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("soon"));
+}

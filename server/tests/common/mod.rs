@@ -34,13 +34,21 @@ impl Server {
     }
 
     pub fn start_on(addr: &str, args: &[&str]) -> Server {
+        Server::start_with(addr, args, &[])
+    }
+
+    /// Like [`Server::start_on`], with extra environment variables.
+    pub fn start_with(addr: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut child = Command::new(bin())
+            .envs(envs.iter().copied())
             .args(["serve", "--addr", addr])
-            .args(if args.contains(&"--tick") {
-                &[][..]
-            } else {
-                &["--tick", "0"][..]
-            })
+            .args(
+                if args.contains(&"--tick") || envs.iter().any(|(k, _)| *k == "SSECAST_TICK") {
+                    &[][..]
+                } else {
+                    &["--tick", "0"][..]
+                },
+            )
             .args(args)
             .env("SSECAST_LOG", "warn")
             .stdin(Stdio::null())
