@@ -78,18 +78,19 @@ pub(crate) struct State {
     /// The deadline the timer task sleeps until, so an earlier one can wake it.
     timer_deadline: Option<Millis>,
     timer_nudge: bool,
+    /// Bodies to wake once the lock is released (so they do not wake into a held lock).
+    to_wake: Vec<Waker>,
 }
 
 impl State {
     /// Drains the hub's outputs: wakes bodies with frames, ends subscribers the hub closed.
     fn pump(&mut self) {
         while let Some(id) = self.hub.poll_ready() {
-            if let Some(slot) = self.slot_mut(id) {
-                if let Some(waker) = slot.waker.take() {
-                    waker.wake();
-                }
+            if let Some(waker) = self.slot_mut(id).and_then(|slot| slot.waker.take()) {
+                self.to_wake.push(waker);
             }
         }
+        let mut to_wake = Vec::new();
         while let Some((id, reason)) = self.hub.poll_close() {
             let cause = match reason {
                 CloseReason::Overflow => EndCause::Overflow,
@@ -102,10 +103,11 @@ impl State {
                     let _ = socket.get_ref().shutdown(Shutdown::Both);
                 }
                 if let Some(waker) = slot.waker.take() {
-                    waker.wake();
+                    to_wake.push(waker);
                 }
             }
         }
+        self.to_wake.append(&mut to_wake);
         if let Some(next) = self.hub.poll_timeout() {
             if self.timer_deadline.map_or(true, |current| next < current) {
                 self.timer_nudge = true;
@@ -139,7 +141,7 @@ impl State {
         if let Some(slot) = self.slot_mut(id) {
             slot.ended.get_or_insert(cause);
             if let Some(waker) = slot.waker.take() {
-                waker.wake();
+                self.to_wake.push(waker);
             }
         }
         self.hub.unsubscribe(id);
@@ -169,6 +171,7 @@ impl App {
                 slots: Vec::new(),
                 timer_deadline: None,
                 timer_nudge: false,
+                to_wake: Vec::new(),
             }),
             start: Instant::now(),
             timer_wake,
@@ -199,7 +202,11 @@ impl App {
     fn finish(&self, mut state: MutexGuard<'_, State>) {
         state.pump();
         let nudge = std::mem::take(&mut state.timer_nudge);
+        let to_wake = std::mem::take(&mut state.to_wake);
         drop(state);
+        for waker in to_wake {
+            waker.wake();
+        }
         if nudge {
             // Full means a nudge is already pending: nothing lost.
             let _ = self.timer_wake.try_send(());
