@@ -1,0 +1,291 @@
+// The demo page in Debian's headless Chromium against a real `ssecast serve --tick 200ms`:
+// both feeds, publishing, the playground, the counters, a dropped connection and a server
+// restart. Run by scripts/test.sh (`node --test browser-test/`), which installs Chromium and
+// the wasm tools first. Saves screenshots under target/browser/.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const serverBin = join(root, "target/debug/ssecast");
+const shots = join(root, "target/browser");
+const WAIT = 20_000;
+
+// Everything started here, stopped in `after` whatever happened.
+const servers = new Set();
+let browser;
+
+before(() => {
+  const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: "inherit" });
+  run("cargo", ["build", "--quiet", "-p", "ssecast-server"]);
+  // The same build scripts/run.sh does.
+  run("wasm-pack", ["--quiet", "build", "--release", "--target", "web", "--mode", "no-install",
+    "--out-dir", "../www/pkg", "wasm"]);
+  mkdirSync(shots, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  await Promise.all([...servers].map((s) => s.stop()));
+});
+
+/** Starts `ssecast serve` and resolves once it printed its URL. */
+function startServer(args) {
+  const child = spawn(serverBin, ["serve", "--tick", "200ms", "--retry", "500ms", ...args], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, RUST_LIB_BACKTRACE: "0" },
+  });
+  let log = "";
+  child.stderr.on("data", (d) => { log += d; });
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  const server = {
+    child,
+    log: () => log,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+      servers.delete(server);
+    },
+  };
+  servers.add(server);
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`no URL within ${WAIT} ms:\n${log}`)), WAIT);
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /^listening on (http:\/\/127\.0\.0\.1:(\d+))\n/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ ...server, url: m[1], port: Number(m[2]) });
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`ssecast serve exited with ${code}:\n${log}`)));
+  });
+}
+
+async function newPage() {
+  browser ??= await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    // Playwright gives every launch a fresh, temporary user data dir.
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  const errors = [];
+  // While `tolerate` matches, console errors matching it are expected (a server restart makes
+  // the browser log refused connections).
+  const state = { tolerate: null };
+  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    if (state.tolerate?.test(m.text())) return;
+    errors.push(`console error: ${m.text()}`);
+  });
+  return { page, context, errors, state };
+}
+
+/** The events a feed shows, oldest first: `[id, type, data]`. */
+function feed(page, name) {
+  return page.$$eval(`#${name} .feed li`, (items) =>
+    items.reverse().map((li) => [li.dataset.id, li.dataset.type, li.querySelector(".data").textContent]));
+}
+
+/** Waits until `predicate(feed)` holds for the named feed. */
+async function waitForFeed(page, name, predicate, what) {
+  for (let i = 0; i < WAIT / 100; i++) {
+    const events = await feed(page, name);
+    if (predicate(events)) return events;
+    await page.waitForTimeout(100);
+  }
+  assert.fail(`${name} feed: timed out waiting for ${what}; it shows ${JSON.stringify(await feed(page, name))}`);
+}
+
+/**
+ * Both feeds show the same events with the same ids: from the first event both have to the
+ * last event both have, the two sequences are identical (no gap, duplicate or reordering on
+ * either side), and that stretch holds at least `least` events.
+ */
+function assertSameEvents(a, b, least) {
+  const inB = new Set(b.map((e) => e[0]));
+  const common = a.filter((e) => inB.has(e[0]));
+  assert.ok(common.length >= least, `only ${common.length} events in common:\n${JSON.stringify({ a, b })}`);
+  const slice = (events) => events.slice(
+    events.findIndex((e) => e[0] === common[0][0]),
+    events.findIndex((e) => e[0] === common.at(-1)[0]) + 1,
+  );
+  assert.deepEqual(slice(a), slice(b));
+  for (const events of [a, b]) {
+    const ids = slice(events).map((e) => Number(e[0]));
+    ids.forEach((id, i) => i === 0 || assert.equal(id, ids[i - 1] + 1, `ids ${ids.join(",")}`));
+  }
+  return common.length;
+}
+
+const hasTicks = (n) => (events) => events.filter(([, type, data]) => type === "message" && /^tick \d+$/.test(data)).length >= n;
+
+test("the demo page against a running server", { timeout: 180_000 }, async (t) => {
+  const server = await startServer(["--addr", "127.0.0.1:0", "--www", "www"]);
+  const { page, errors, state } = await newPage();
+  const streams = [];
+  page.on("request", async (request) => {
+    if (new URL(request.url()).pathname === "/events") streams.push(await request.allHeaders());
+  });
+
+  try {
+    await page.goto(server.url);
+    await t.test("both feeds receive the same ticks", async () => {
+      await waitForFeed(page, "es", hasTicks(8), "8 ticks");
+      await waitForFeed(page, "wasm", hasTicks(8), "8 ticks");
+      assertSameEvents(await feed(page, "es"), await feed(page, "wasm"), 5);
+    });
+
+    await t.test("the fetch feed sends its custom header", () => {
+      const fetched = streams.filter((h) => h.authorization !== undefined);
+      assert.equal(fetched.length, 1, JSON.stringify(streams));
+      assert.equal(fetched[0].authorization, "Bearer demo");
+      assert.equal(fetched[0].accept, "text/event-stream");
+      assert.equal(fetched[0]["last-event-id"], undefined);
+    });
+
+    await t.test("the counters come from /metrics", async () => {
+      // The page's two streams, and the ticks published so far.
+      await page.waitForFunction(() => document.querySelector("#m-subscribers").textContent === "2");
+      await page.waitForFunction(() => Number(document.querySelector("#m-published").textContent.replace(/,/g, "")) >= 8);
+      assert.equal(await page.textContent("#m-dropped"), "0");
+    });
+
+    await t.test("a message published from the box appears in both feeds", async () => {
+      const data = `hello from the browser test ${process.pid}`;
+      await page.fill("#publish [name=data]", data);
+      await page.fill("#publish [name=event]", "greeting");
+      await page.click("#publish button[type=submit]");
+      await page.waitForSelector("#publish-result.ok");
+      const id = await page.getAttribute("#publish-result", "data-id");
+      assert.match(await page.textContent("#publish-result"), new RegExp(`^published to default as id ${id}$`));
+      for (const name of ["es", "wasm"]) {
+        const events = await waitForFeed(page, name, (es) => es.some((e) => e[0] === id), `id ${id}`);
+        assert.deepEqual(events.find((e) => e[0] === id), [id, "greeting", data]);
+      }
+      assertSameEvents(await feed(page, "es"), await feed(page, "wasm"), 10);
+    });
+
+    await t.test("the playground encodes and decodes a multi-line event", async () => {
+      await page.fill("#encode [name=data]", "line one\nline two");
+      await page.fill("#encode [name=event]", "update");
+      await page.fill("#encode [name=id]", "7");
+      await page.fill("#encode [name=retry]", "1500");
+      const wire = "event: update\nid: 7\nretry: 1500\ndata: line one\ndata: line two\n\n";
+      // Line endings are shown as their escapes, each before its real line break.
+      assert.equal(await page.textContent("#wire"), wire.replace(/\n/g, "\\n\n"));
+      assert.equal(await page.textContent("#wire-len"), `${Buffer.byteLength(wire)} bytes`);
+      await page.click("#to-decoder");
+      assert.equal(await page.inputValue("#decode [name=raw]"), wire);
+      const rows = () => page.$$eval("#decoded tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+      assert.deepEqual(await rows(), [["update", "line one\nline two", "7"]]);
+      assert.equal(await page.textContent("#decoder-state"), '1 event · lastEventId "7" · retry 1500 ms');
+
+      // Pasted bytes with CRLF line endings, a BOM and invalid UTF-8, written as escapes.
+      await page.fill("#decode [name=raw]", "\\xEF\\xBB\\xBFdata: a\\r\\ndata: b\\xFF\\r\\n\\r\\nid: 9\\ndata: c\\n\\ndata: d");
+      assert.deepEqual(await rows(), [["message", "a\nb\uFFFD", ""], ["message", "c", "9"]]);
+    });
+
+    await t.test("an id with CR or LF is refused with a visible message", async () => {
+      await page.fill("#encode [name=id]", "1\\r\\n2");
+      await page.waitForSelector("#encode-error", { state: "visible" });
+      assert.equal(await page.textContent("#encode-error"), "Refused: id contains a carriage return (CR)");
+      assert.equal(await page.textContent("#wire"), "");
+      await page.fill("#encode [name=id]", "1\\n2");
+      assert.equal(await page.textContent("#encode-error"), "Refused: id contains a line feed (LF)");
+      await page.fill("#encode [name=id]", "12");
+      await page.waitForSelector("#encode-error", { state: "hidden" });
+      assert.match(await page.textContent("#wire"), /^event: update\\n\nid: 12\\n\n/);
+    });
+
+    await t.test("a dropped fetch stream resumes with Last-Event-ID after the server's retry", async () => {
+      const before = await feed(page, "wasm");
+      const lastId = before.at(-1)[0];
+      const seenStatus = page.waitForFunction(
+        () => document.querySelector("#wasm .state").textContent === "reconnecting in 500 ms",
+        null, { polling: 10 });
+      await page.click("#interrupt");
+      // 500 ms is the server's `retry:` (--retry 500ms), not the client's 3000 ms default.
+      await seenStatus;
+      await waitForFeed(page, "wasm", (es) => es.length >= before.length + 10, "10 more events");
+      const resumed = streams.filter((h) => h.authorization !== undefined);
+      assert.equal(resumed.length, 2, JSON.stringify(streams));
+      assert.ok(Number(resumed[1]["last-event-id"]) >= Number(lastId), JSON.stringify(resumed[1]));
+      // The same events as the EventSource, which never dropped: nothing missed or repeated.
+      assertSameEvents(await feed(page, "es"), await feed(page, "wasm"), 20);
+    });
+
+    await t.test("both feeds come back after the server restarts", async () => {
+      const lastId = (await feed(page, "wasm")).at(-1)[0];
+      state.tolerate = /net::ERR_(CONNECTION_REFUSED|EMPTY_RESPONSE|CONNECTION_RESET|INCOMPLETE_CHUNKED_ENCODING)|Failed to load resource/;
+      await server.stop();
+      const again = await startServer(["--addr", `127.0.0.1:${server.port}`, "--www", "www"]);
+      // The new server has no history: each client is told it missed events after its id,
+      // then gets the new server's ticks.
+      for (const name of ["es", "wasm"]) {
+        const events = await waitForFeed(page, name, (es) => {
+          const i = es.findIndex((e) => e[1] === "ssecast.missed");
+          return i >= 0 && hasTicks(5)(es.slice(i));
+        }, "the missed marker and 5 new ticks");
+        const missed = events.find((e) => e[1] === "ssecast.missed");
+        if (name === "wasm") assert.equal(missed[2], lastId);
+      }
+      state.tolerate = null;
+      const sinceRestart = async (name) => {
+        const events = await feed(page, name);
+        return events.slice(events.findIndex((e) => e[1] === "ssecast.missed") + 1);
+      };
+      await page.waitForTimeout(1000);
+      assertSameEvents(await sinceRestart("es"), await sinceRestart("wasm"), 5);
+      const last = streams.filter((h) => h.authorization !== undefined).at(-1);
+      assert.equal(last["last-event-id"], lastId);
+      await again.stop();
+    });
+
+    await page.screenshot({ path: join(shots, "page.png"), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: join(shots, "page-phone.png"), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test("without the wasm package the page says how to build it and EventSource still works", { timeout: 60_000 }, async () => {
+  const www = mkdtempSync(join(tmpdir(), "ssecast-www-"));
+  try {
+    for (const name of readdirSync(join(root, "www"))) {
+      if (name !== "pkg") cpSync(join(root, "www", name), join(www, name), { recursive: true });
+    }
+    const server = await startServer(["--addr", "127.0.0.1:0", "--www", www]);
+    const { page, errors } = await newPage();
+    try {
+      await page.goto(server.url);
+      await page.waitForSelector("#wasm-missing", { state: "visible" });
+      assert.match(await page.textContent("#wasm-missing"), /scripts\/run\.sh/);
+      await waitForFeed(page, "es", hasTicks(3), "3 ticks");
+      assert.deepEqual(await feed(page, "wasm"), []);
+      // The only error is the browser reporting the missing module.
+      assert.deepEqual(errors, ["console error: Failed to load resource: the server responded with a status of 404 (Not Found)"]);
+    } finally {
+      await page.close();
+      await server.stop();
+    }
+  } finally {
+    rmSync(www, { recursive: true, force: true });
+  }
+});
