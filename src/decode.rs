@@ -217,7 +217,7 @@ impl Decoder {
         }
         let mut pos = 0;
         while pos < chunk.len() {
-            let Some(offset) = memchr::memchr2(b'\r', b'\n', &chunk[pos..]) else {
+            let Some(offset) = find_line_end(&chunk[pos..]) else {
                 self.keep_partial(&chunk[pos..]);
                 break;
             };
@@ -418,6 +418,10 @@ impl Decoder {
             ("data", value)
         } else if line.is_empty() {
             return self.dispatch();
+        } else if let Some(value) = line.strip_prefix("id:") {
+            ("id", value)
+        } else if let Some(value) = line.strip_prefix("event:") {
+            ("event", value)
         } else {
             match memchr::memchr(b':', line.as_bytes()) {
                 Some(0) => {
@@ -568,6 +572,16 @@ impl Queued {
             self.read = 0;
         }
         Some(event)
+    }
+}
+
+/// The index of the first CR or LF in `bytes`.
+#[inline]
+fn find_line_end(bytes: &[u8]) -> Option<usize> {
+    // Every event ends with a blank line: spare it the set-up of a vectorised search.
+    match bytes.first() {
+        Some(b'\r' | b'\n') => Some(0),
+        _ => memchr::memchr2(b'\r', b'\n', bytes),
     }
 }
 
