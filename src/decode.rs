@@ -570,6 +570,14 @@ impl Queued {
         if self.entries.is_empty() {
             self.packed.clear();
             self.read = 0;
+        } else if self.read >= 4096 && self.read * 2 >= self.packed.len() {
+            // A caller that never empties the queue must not make `packed` grow for ever:
+            // drop what was taken once it is the larger half (amortised O(1) per byte).
+            // `read` is always on a character boundary; the check keeps this panic-free.
+            if self.packed.is_char_boundary(self.read) {
+                self.packed.drain(..self.read);
+                self.read = 0;
+            }
         }
         Some(event)
     }

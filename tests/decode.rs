@@ -542,3 +542,28 @@ fn default_is_new() {
     b.feed(input).unwrap();
     assert_eq!(a.next_event(), b.next_event());
 }
+
+#[test]
+fn queue_order_when_never_emptied() {
+    // The caller keeps one event queued at all times, and small and large (>= 4 KiB) events
+    // alternate: every event must still come out whole and in order.
+    let mut decoder = Decoder::new();
+    let data = |i: usize| {
+        let len = if i % 7 == 0 { 5000 } else { 100 };
+        format!("{i:04}{}", "x".repeat(len))
+    };
+    let mut taken = Vec::new();
+    for i in 0..1000 {
+        let frame = format!("id: {i}\ndata: {}\n\n", data(i));
+        decoder.feed(frame.as_bytes()).unwrap();
+        if i > 0 {
+            taken.push(decoder.next_event().unwrap());
+        }
+    }
+    taken.extend(decoder.next_event());
+    assert_eq!(decoder.next_event(), None);
+    assert_eq!(taken.len(), 1000);
+    for (i, event) in taken.iter().enumerate() {
+        assert_eq!(event, &msg("message", &data(i), &i.to_string()));
+    }
+}
