@@ -8,8 +8,9 @@
 //! so a saturated client is visible. Every phase has a deadline; a watchdog ends the process
 //! if one is missed.
 //!
-//! The subscribers run as tasks on one thread (the client gets one core to itself); the
-//! publisher runs on a second thread so that a busy subscriber loop does not delay it.
+//! The subscribers are served by one readiness loop on one thread (the client gets one core
+//! to itself); the publisher runs on a second thread so that a busy subscriber loop does not
+//! delay it.
 
 mod chunked;
 mod procfs;
@@ -19,21 +20,17 @@ mod subscriber;
 mod tally;
 mod target;
 
-use std::cell::RefCell;
-use std::net::Ipv4Addr;
 use std::process::ExitCode;
-use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use async_io::Timer;
 use clap::Args;
 
 use crate::parse_duration;
 use procfs::{CoreTimes, Pid};
 use publisher::Schedule;
 use report::{Report, ServerFigures};
-use subscriber::Plan;
+use subscriber::{Plan, Subscribers};
 use tally::{micros_since, Tally, Window};
 use target::Target;
 
@@ -94,6 +91,11 @@ pub struct BenchArgs {
     /// The core the server is pinned to, to report its busy fraction (softirq included).
     #[arg(long)]
     pub server_cpu: Option<usize>,
+
+    /// Pause after each round of reads, so that events gather in the sockets and one read
+    /// takes several (less client CPU per event; adds up to this much latency).
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    pub pause: Duration,
 
     /// Source addresses to spread subscribers over: 127.0.0.2 and up.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u8).range(1..=250))]
@@ -183,7 +185,7 @@ fn bench(args: &BenchArgs) -> Result<Report, String> {
     let rss_before = rss(server_pid)?;
 
     let base = Instant::now();
-    let plan = Rc::new(Plan {
+    let plan = Plan {
         target: target.addr,
         request: format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
@@ -191,127 +193,154 @@ fn bench(args: &BenchArgs) -> Result<Report, String> {
         )
         .into_bytes(),
         connect_timeout: args.connect_timeout,
-    });
-    let tally = Rc::new(RefCell::new(Tally::new(n, base)));
-    let scratch = Rc::new(RefCell::new(vec![0u8; subscriber::SCRATCH]));
-    let executor = smol::LocalExecutor::new();
-
-    let run = async {
-        // Connect at the given rate; each subscriber's own timeout bounds this phase.
-        let connect_start = Instant::now();
-        for index in 0..n {
-            Timer::at(connect_start + Duration::from_secs_f64(index as f64 / args.connect_rate))
-                .await;
-            let source = Ipv4Addr::new(127, 0, 0, 2 + (index % usize::from(args.sources)) as u8);
-            executor
-                .spawn(subscriber::run(
-                    index,
-                    source,
-                    plan.clone(),
-                    tally.clone(),
-                    scratch.clone(),
-                ))
-                .detach();
-        }
-        let connect_deadline = connect_start + connect_budget;
-        while tally.borrow().settled() < n && Instant::now() < connect_deadline {
-            Timer::after(Duration::from_millis(10)).await;
-        }
-        let connect_secs = tally.borrow().last_connected().map_or(0.0, |at| {
-            at.saturating_duration_since(connect_start).as_secs_f64()
-        });
-        let rss_connected = rss(server_pid)?;
-
-        let start = Instant::now();
-        let window_start = start + args.warmup;
-        let window_end = window_start + args.duration;
-        tally.borrow_mut().set_window(Window {
-            start: micros_since(base, window_start),
-            end: micros_since(base, window_end),
-        });
-        let publisher = (args.rate > 0.0).then(|| {
-            let schedule = Schedule {
-                target: publish.clone(),
-                rate: args.rate,
-                base,
-                start,
-                stop: window_end,
-                window_start,
-                pad: args.pad,
-                timeout: publish_timeout,
-            };
-            thread::spawn(move || publisher::run(&schedule))
-        });
-
-        Timer::at(window_start).await;
-        tally.borrow_mut().open_window();
-        let before = Snapshot::take(server_pid, args.server_cpu)?;
-        Timer::at(window_end).await;
-        let after = Snapshot::take(server_pid, args.server_cpu)?;
-
-        let published = match publisher {
-            Some(handle) => {
-                // The publisher stops at the window's end, give or take one POST's timeout.
-                while !handle.is_finished() {
-                    Timer::after(Duration::from_millis(10)).await;
-                }
-                Some(
-                    handle
-                        .join()
-                        .map_err(|_| String::from("the publisher thread panicked"))?,
-                )
-            }
-            None => None,
-        };
-        let drain_deadline = Instant::now() + args.drain;
-        if let Some(last) = published.as_ref().and_then(|p| p.last_seq) {
-            while !tally.borrow().all_reached(last) && Instant::now() < drain_deadline {
-                Timer::after(Duration::from_millis(10)).await;
-            }
-        }
-        let rss_end = rss(server_pid)?;
-        let window_secs = after.at.duration_since(before.at).as_secs_f64();
-        let cores = |from: Option<u64>, to: Option<u64>| match (from, to) {
-            (Some(from), Some(to)) => {
-                to.saturating_sub(from) as f64 / procfs::TICKS_PER_SEC / window_secs
-            }
-            _ => 0.0,
-        };
-        let server = match (args.server_pid, rss_before, rss_connected, rss_end) {
-            (Some(pid), Some(rss_before_kib), Some(rss_connected_kib), Some(rss_end_kib)) => {
-                Some(ServerFigures {
-                    pid,
-                    rss_before_kib,
-                    rss_connected_kib,
-                    rss_end_kib,
-                    cpu: cores(before.server_ticks, after.server_ticks),
-                })
-            }
-            _ => None,
-        };
-        let tally = tally.borrow();
-        Ok::<_, String>(Report {
-            label: args.label.clone(),
-            url: target.to_string(),
-            subscribers: n,
-            rate: args.rate,
-            window_secs,
-            connect_secs,
-            totals: tally.totals(),
-            published,
-            latency: tally.latency.clone(),
-            server,
-            server_core_busy: match (before.core, after.core) {
-                (Some(from), Some(to)) => Some(to.busy_since(from)),
-                _ => None,
-            },
-            client_cpu: cores(Some(before.own_ticks), Some(after.own_ticks)),
-        })
+        sources: args.sources,
+        pause: args.pause,
     };
-    let report = async_io::block_on(executor.run(run));
-    // Dropping the executor drops every subscriber task, closing its socket.
-    drop(executor);
-    report
+    let mut subs = Subscribers::new(plan, n).map_err(|e| format!("cannot poll: {e}"))?;
+    let mut tally = Tally::new(n, base);
+    let mut run = Run {
+        subs: &mut subs,
+        tally: &mut tally,
+    };
+
+    // Connect at the given rate; each subscriber's own timeout bounds this phase.
+    let connect_start = Instant::now();
+    let due =
+        |index: usize| connect_start + Duration::from_secs_f64(index as f64 / args.connect_rate);
+    let connect_deadline = connect_start + connect_budget;
+    loop {
+        let now = Instant::now();
+        while run.subs.started() < n && due(run.subs.started()) <= now {
+            run.subs.start_next(run.tally);
+        }
+        if run.tally.settled() >= n || now >= connect_deadline {
+            break;
+        }
+        let next = if run.subs.started() < n {
+            due(run.subs.started())
+        } else {
+            connect_deadline
+        };
+        run.round(next)?;
+    }
+    let connect_secs = run.tally.last_connected().map_or(0.0, |at| {
+        at.saturating_duration_since(connect_start).as_secs_f64()
+    });
+    let rss_connected = rss(server_pid)?;
+
+    let start = Instant::now();
+    let window_start = start + args.warmup;
+    let window_end = window_start + args.duration;
+    run.tally.set_window(Window {
+        start: micros_since(base, window_start),
+        end: micros_since(base, window_end),
+    });
+    let publisher = (args.rate > 0.0).then(|| {
+        let schedule = Schedule {
+            target: publish.clone(),
+            rate: args.rate,
+            base,
+            start,
+            stop: window_end,
+            window_start,
+            pad: args.pad,
+            timeout: publish_timeout,
+        };
+        thread::spawn(move || publisher::run(&schedule))
+    });
+
+    run.until(window_start, |_| false)?;
+    run.tally.open_window();
+    let before = Snapshot::take(server_pid, args.server_cpu)?;
+    run.until(window_end, |_| false)?;
+    let after = Snapshot::take(server_pid, args.server_cpu)?;
+
+    let published = match publisher {
+        Some(handle) => {
+            // The publisher stops at the window's end, give or take one POST's timeout.
+            run.until(window_end + publish_timeout * 2, |_| handle.is_finished())?;
+            Some(
+                handle
+                    .join()
+                    .map_err(|_| String::from("the publisher thread panicked"))?,
+            )
+        }
+        None => None,
+    };
+    if let Some(last) = published.as_ref().and_then(|p| p.last_seq) {
+        run.until(Instant::now() + args.drain, |tally| tally.all_reached(last))?;
+    }
+    let rss_end = rss(server_pid)?;
+
+    let window_secs = after.at.duration_since(before.at).as_secs_f64();
+    let cores = |from: Option<u64>, to: Option<u64>| match (from, to) {
+        (Some(from), Some(to)) => {
+            to.saturating_sub(from) as f64 / procfs::TICKS_PER_SEC / window_secs
+        }
+        _ => 0.0,
+    };
+    let server = match (args.server_pid, rss_before, rss_connected, rss_end) {
+        (Some(pid), Some(rss_before_kib), Some(rss_connected_kib), Some(rss_end_kib)) => {
+            Some(ServerFigures {
+                pid,
+                rss_before_kib,
+                rss_connected_kib,
+                rss_end_kib,
+                cpu: cores(before.server_ticks, after.server_ticks),
+            })
+        }
+        _ => None,
+    };
+    let report = Report {
+        label: args.label.clone(),
+        url: target.to_string(),
+        subscribers: n,
+        rate: args.rate,
+        window_secs,
+        connect_secs,
+        totals: tally.totals(),
+        published,
+        latency: tally.latency.clone(),
+        server,
+        server_core_busy: match (before.core, after.core) {
+            (Some(from), Some(to)) => Some(to.busy_since(from)),
+            _ => None,
+        },
+        client_cpu: cores(Some(before.own_ticks), Some(after.own_ticks)),
+    };
+    // Dropping the subscribers closes every socket.
+    drop(subs);
+    Ok(report)
+}
+
+/// The subscribers and their record, driven round by round.
+struct Run<'a> {
+    subs: &'a mut Subscribers,
+    tally: &'a mut Tally,
+}
+
+impl Run<'_> {
+    /// One round of reads, waiting no later than `deadline` (and at most 10 ms).
+    fn round(&mut self, deadline: Instant) -> Result<(), String> {
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(10));
+        self.subs
+            .round(wait, self.tally)
+            .map_err(|e| format!("cannot poll: {e}"))
+    }
+
+    /// Rounds until `deadline` or until `done` says so.
+    fn until(
+        &mut self,
+        deadline: Instant,
+        mut done: impl FnMut(&Tally) -> bool,
+    ) -> Result<(), String> {
+        while Instant::now() < deadline && !done(self.tally) {
+            self.round(deadline)?;
+        }
+        Ok(())
+    }
 }
 
 /// CPU counters at one instant.

@@ -134,6 +134,8 @@ impl Report {
             "window_secs": self.window_secs,
             "published": published,
             "received": t.received,
+            "reads": t.reads,
+            "events_per_read": (t.reads > 0).then(|| t.received as f64 / t.reads as f64),
             "deliveries_per_sec": self.deliveries_per_sec(),
             "measured_subscribers": t.measured,
             "delivered_of_window": t.sent_in_window_received,
@@ -188,9 +190,10 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "delivered     {:.0}/s over {:.1} s; drops {}; seq gaps {}; unparsed {}",
+            "delivered     {:.0}/s over {:.1} s ({:.1} events per read); drops {}; seq gaps {}; unparsed {}",
             self.deliveries_per_sec(),
             self.window_secs,
+            t.received as f64 / t.reads.max(1) as f64,
             self.drops().map_or(String::from("-"), |d| d.to_string()),
             t.gaps,
             t.unparsed

@@ -1,18 +1,19 @@
-//! The subscribers: one task each on a single-threaded executor, connecting from a chosen
-//! loopback source address, checking the response head, then undoing the chunked framing in
-//! place and feeding the payload to a core [`Decoder`].
+//! The subscribers, driven by one hand-written readiness loop on one thread: a non-blocking
+//! connect from a chosen loopback source address, the GET request, the response head
+//! checked, then the chunked framing undone in place and the payload fed to a core
+//! [`Decoder`].
 //!
-//! Memory per subscriber is kept small (a decoder, a framing state and a socket): all
-//! subscribers read into one shared 64 KiB scratch buffer, borrowed only between awaits.
+//! Sockets are registered level-triggered, so a readable socket costs one `read` per round
+//! and no re-arming call; all subscribers read into one shared 64 KiB buffer, so memory per
+//! subscriber stays small (a decoder, a framing state, a socket). An optional pause between
+//! rounds lets events accumulate in the sockets so each read takes several (fewer system
+//! calls per event, at the price of up to that pause in latency).
 
-use std::cell::RefCell;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use async_io::{Async, Timer};
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+use polling::{Event, PollMode, Poller};
 use socket2::{Domain, Socket, Type};
 use ssecast::Decoder;
 
@@ -21,7 +22,7 @@ use super::tally::Tally;
 
 /// The read buffer every subscriber shares: large, so a subscriber with many events queued
 /// takes them all in one read.
-pub(crate) const SCRATCH: usize = 64 * 1024;
+const SCRATCH: usize = 64 * 1024;
 
 /// The longest response head accepted.
 const MAX_HEAD: usize = 16 * 1024;
@@ -35,6 +36,10 @@ pub(crate) struct Plan {
     pub(crate) request: Vec<u8>,
     /// Limit on connecting and reading the response head.
     pub(crate) connect_timeout: Duration,
+    /// Source addresses 127.0.0.2 and up, this many.
+    pub(crate) sources: u8,
+    /// Pause between rounds of reads (zero: none).
+    pub(crate) pause: Duration,
 }
 
 /// Why a subscriber did not connect, or stopped.
@@ -59,7 +64,7 @@ impl Failure {
     pub(crate) fn label(&self) -> String {
         match self {
             Failure::Connect(e) => format!("connect: {e}"),
-            Failure::Timeout => String::from("timed out waiting for the response head"),
+            Failure::Timeout => String::from("timed out connecting or waiting for the head"),
             Failure::Refused(status) => format!("refused: {status}"),
             Failure::Io(e) => format!("i/o: {e}"),
             Failure::Closed => String::from("closed by the server"),
@@ -68,76 +73,205 @@ impl Failure {
     }
 }
 
-/// The `index`-th subscriber: connects from `source`, then reads until the task is dropped or
-/// the stream ends, recording into `tally`.
-pub(crate) async fn run(
-    index: usize,
-    source: Ipv4Addr,
-    plan: Rc<Plan>,
-    tally: Rc<RefCell<Tally>>,
-    scratch: Rc<RefCell<Vec<u8>>>,
-) {
-    let connected = future::or(async { connect(source, &plan).await.map(Some) }, async {
-        Timer::after(plan.connect_timeout).await;
-        Ok(None)
-    })
-    .await;
-    let (stream, mut conn, leftover) = match connected {
-        Ok(Some(ok)) => ok,
-        Ok(None) => return tally.borrow_mut().failed(index, &Failure::Timeout),
-        Err(failure) => return tally.borrow_mut().failed(index, &failure),
-    };
-    conn.index = index;
-    tally.borrow_mut().connected(index, Instant::now());
-    let taken = conn.take(&leftover, &mut tally.borrow_mut());
-    drop(leftover);
-    let result = match taken {
-        Ok(()) => read_body(&stream, &mut conn, &tally, &scratch).await,
-        Err(failure) => Err(failure),
-    };
-    if let Err(failure) = result {
-        tally.borrow_mut().ended(index, &failure);
+/// One subscriber's socket and where it stands.
+#[derive(Debug)]
+struct Subscriber {
+    stream: TcpStream,
+    stage: Stage,
+}
+
+// Nearly every subscriber spends its life in `Body`: boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Stage {
+    /// Waiting for the connect to complete (writable), until the deadline.
+    Connecting { deadline: Instant },
+    /// Request sent; collecting the response head.
+    Head { deadline: Instant, head: Vec<u8> },
+    /// Reading the event stream.
+    Body(Connection),
+}
+
+/// Every subscriber, by index (the poller key).
+pub(crate) struct Subscribers {
+    plan: Plan,
+    poller: Poller,
+    events: Vec<Event>,
+    subscribers: Vec<Option<Subscriber>>,
+    scratch: Vec<u8>,
+    /// Subscribers started so far.
+    started: usize,
+    /// Next time to look for connect and head deadlines.
+    next_sweep: Instant,
+}
+
+impl Subscribers {
+    /// Room for `n` subscribers.
+    pub(crate) fn new(plan: Plan, n: usize) -> io::Result<Subscribers> {
+        let mut subscribers = Vec::with_capacity(n);
+        subscribers.resize_with(n, || None);
+        Ok(Subscribers {
+            plan,
+            poller: Poller::new()?,
+            events: Vec::with_capacity(1024),
+            subscribers,
+            scratch: vec![0; SCRATCH],
+            started: 0,
+            next_sweep: Instant::now(),
+        })
+    }
+
+    /// Subscribers started so far.
+    pub(crate) fn started(&self) -> usize {
+        self.started
+    }
+
+    /// Starts the next subscriber's connect.
+    pub(crate) fn start_next(&mut self, tally: &mut Tally) {
+        let index = self.started;
+        if index >= self.subscribers.len() {
+            return;
+        }
+        self.started += 1;
+        let source = Ipv4Addr::new(
+            127,
+            0,
+            0,
+            2 + (index % usize::from(self.plan.sources)) as u8,
+        );
+        let started = start_connect(source, self.plan.target).and_then(|stream| {
+            self.poller
+                .add_with_mode(&stream, Event::writable(index), PollMode::Level)?;
+            Ok(stream)
+        });
+        match started {
+            Ok(stream) => {
+                self.subscribers[index] = Some(Subscriber {
+                    stream,
+                    stage: Stage::Connecting {
+                        deadline: Instant::now() + self.plan.connect_timeout,
+                    },
+                });
+            }
+            Err(e) => tally.failed(index, &Failure::Connect(e)),
+        }
+    }
+
+    /// One round: waits up to `timeout` for readiness, serves every ready subscriber once,
+    /// fails those past their connect deadline, then pauses if asked to.
+    pub(crate) fn round(&mut self, timeout: Duration, tally: &mut Tally) -> io::Result<()> {
+        self.events.clear();
+        match self.poller.wait(&mut self.events, Some(timeout)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let round_start = Instant::now();
+        for i in 0..self.events.len() {
+            let index = self.events[i].key;
+            if let Err(failure) = self.serve(index, tally) {
+                self.close(index, failure, tally);
+            }
+        }
+        if round_start >= self.next_sweep {
+            self.sweep(round_start, tally);
+            self.next_sweep = round_start + Duration::from_millis(100);
+        }
+        if !self.events.is_empty() && !self.plan.pause.is_zero() {
+            std::thread::sleep(self.plan.pause);
+        }
+        Ok(())
+    }
+
+    /// Handles readiness of subscriber `index`.
+    fn serve(&mut self, index: usize, tally: &mut Tally) -> Result<(), Failure> {
+        let Some(sub) = self.subscribers.get_mut(index).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        match &mut sub.stage {
+            Stage::Connecting { deadline } => {
+                if let Some(error) = sub.stream.take_error().map_err(Failure::Connect)? {
+                    return Err(Failure::Connect(error));
+                }
+                // A few dozen bytes into an empty socket buffer: written whole or not at all.
+                let n = (&sub.stream)
+                    .write(&self.plan.request)
+                    .map_err(Failure::Io)?;
+                if n != self.plan.request.len() {
+                    return Err(Failure::Io(io::ErrorKind::WriteZero.into()));
+                }
+                self.poller
+                    .modify_with_mode(&sub.stream, Event::readable(index), PollMode::Level)
+                    .map_err(Failure::Io)?;
+                sub.stage = Stage::Head {
+                    deadline: *deadline,
+                    head: Vec::new(),
+                };
+                Ok(())
+            }
+            Stage::Head { head, .. } => {
+                let n = read(&sub.stream, &mut self.scratch)?;
+                head.extend_from_slice(&self.scratch[..n]);
+                let Some((mut conn, head_len)) = parse_head(head)? else {
+                    if head.len() > MAX_HEAD {
+                        return Err(Failure::Refused(String::from("response head too long")));
+                    }
+                    return Ok(());
+                };
+                tally.connected(index, Instant::now());
+                conn.index = index;
+                let result = conn.take(&head[head_len..], tally);
+                sub.stage = Stage::Body(conn);
+                result
+            }
+            Stage::Body(conn) => {
+                let n = read(&sub.stream, &mut self.scratch)?;
+                conn.take(&self.scratch[..n], tally)
+            }
+        }
+    }
+
+    /// Fails subscribers still connecting past their deadline.
+    fn sweep(&mut self, now: Instant, tally: &mut Tally) {
+        for index in 0..self.started {
+            let late = self.subscribers[index]
+                .as_ref()
+                .is_some_and(|sub| match &sub.stage {
+                    Stage::Connecting { deadline } | Stage::Head { deadline, .. } => {
+                        now >= *deadline
+                    }
+                    Stage::Body(_) => false,
+                });
+            if late {
+                self.close(index, Failure::Timeout, tally);
+            }
+        }
+    }
+
+    fn close(&mut self, index: usize, failure: Failure, tally: &mut Tally) {
+        let Some(sub) = self.subscribers[index].take() else {
+            return;
+        };
+        // Closing the socket removes it from the poller anyway; this is only tidier.
+        let _ = self.poller.delete(&sub.stream);
+        match sub.stage {
+            Stage::Body(_) => tally.ended(index, &failure),
+            Stage::Connecting { .. } | Stage::Head { .. } => tally.failed(index, &failure),
+        }
     }
 }
 
-/// Connects, sends the request and reads the response head. Returns the stream, the body
-/// state and the body bytes that came with the head.
-async fn connect(
-    source: Ipv4Addr,
-    plan: &Plan,
-) -> Result<(Async<TcpStream>, Connection, Vec<u8>), Failure> {
-    let stream = start_connect(source, plan.target).map_err(Failure::Connect)?;
-    let stream = Async::new(stream).map_err(Failure::Connect)?;
-    stream.writable().await.map_err(Failure::Connect)?;
-    if let Some(error) = stream.get_ref().take_error().map_err(Failure::Connect)? {
-        return Err(Failure::Connect(error));
-    }
-    (&stream)
-        .write_all(&plan.request)
-        .await
-        .map_err(Failure::Io)?;
-    let mut head = vec![0; 4096];
-    let mut filled = 0;
+/// One read into `buf`: the byte count, never zero (the end of the stream is a failure).
+fn read(stream: &TcpStream, buf: &mut [u8]) -> Result<usize, Failure> {
     loop {
-        if filled == head.len() {
-            if head.len() >= MAX_HEAD {
-                return Err(Failure::Refused(String::from("response head too long")));
-            }
-            head.resize(head.len() * 2, 0);
-        }
-        let n = (&stream)
-            .read(&mut head[filled..])
-            .await
-            .map_err(Failure::Io)?;
-        if n == 0 {
-            return Err(Failure::Closed);
-        }
-        filled += n;
-        if let Some((conn, head_len)) = parse_head(&head[..filled])? {
-            head.truncate(filled);
-            head.drain(..head_len);
-            return Ok((stream, conn, head));
-        }
+        return match (&*stream).read(buf) {
+            Ok(0) => Err(Failure::Closed),
+            Ok(n) => Ok(n),
+            // Level-triggered readiness can be stale: the next round asks again.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(Failure::Io(e)),
+        };
     }
 }
 
@@ -146,7 +280,7 @@ fn start_connect(source: Ipv4Addr, target: SocketAddrV4) -> io::Result<TcpStream
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
     socket.bind(&SocketAddrV4::new(source, 0).into())?;
     socket.set_nonblocking(true)?;
-    // Many subscribers, few bytes each way: small writes must not wait for Nagle.
+    // The request must leave at once, not wait for Nagle.
     socket.set_nodelay(true)?;
     match socket.connect(&target.into()) {
         Ok(()) => {}
@@ -190,36 +324,9 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(Connection, usize)>, Failure> {
     Ok(Some((Connection::new(chunked), head_len)))
 }
 
-/// Reads the body until the stream ends or fails (or the task is dropped).
-async fn read_body(
-    stream: &Async<TcpStream>,
-    conn: &mut Connection,
-    tally: &RefCell<Tally>,
-    scratch: &RefCell<Vec<u8>>,
-) -> Result<(), Failure> {
-    loop {
-        stream.readable().await.map_err(Failure::Io)?;
-        loop {
-            let mut buf = scratch.borrow_mut();
-            let n = match stream.get_ref().read(&mut buf) {
-                Ok(0) => return Err(Failure::Closed),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Failure::Io(e)),
-            };
-            conn.take(&buf[..n], &mut tally.borrow_mut())?;
-            // A short read emptied the socket: skip the read that would say WouldBlock.
-            if n < buf.len() {
-                break;
-            }
-        }
-    }
-}
-
 /// One subscriber's body state: framing and SSE decoding.
 #[derive(Debug)]
-pub(crate) struct Connection {
+struct Connection {
     index: usize,
     /// `None` for a body without chunked framing (read until close).
     chunked: Option<Chunked>,
@@ -242,6 +349,7 @@ impl Connection {
             return Ok(());
         }
         let now = tally.now_micros();
+        tally.read();
         let decoder = &mut self.decoder;
         let mut limit_hit = false;
         match &mut self.chunked {

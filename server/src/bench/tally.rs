@@ -56,6 +56,8 @@ pub(crate) struct Totals {
     pub(crate) failures: BTreeMap<String, usize>,
     pub(crate) received: u64,
     pub(crate) received_in_window: u64,
+    /// Reads that returned body bytes (events per read shows how the server batches).
+    pub(crate) reads: u64,
     /// Subscribers connected when the window opened.
     pub(crate) measured: usize,
     /// Sum over measured subscribers of events sent in the window they received.
@@ -79,6 +81,7 @@ pub(crate) struct Tally {
     failures: BTreeMap<String, usize>,
     received: u64,
     received_in_window: u64,
+    reads: u64,
     gaps: u64,
     unparsed: u64,
     decode_errors: u64,
@@ -105,6 +108,7 @@ impl Tally {
             failures: BTreeMap::new(),
             received: 0,
             received_in_window: 0,
+            reads: 0,
             gaps: 0,
             unparsed: 0,
             decode_errors: 0,
@@ -146,6 +150,11 @@ impl Tally {
     pub(crate) fn ended(&mut self, index: usize, failure: &Failure) {
         self.subscribers[index].status = Status::Ended;
         *self.failures.entry(failure.label()).or_default() += 1;
+    }
+
+    /// A read that returned body bytes.
+    pub(crate) fn read(&mut self) {
+        self.reads += 1;
     }
 
     pub(crate) fn decode_error(&mut self) {
@@ -219,6 +228,7 @@ impl Tally {
             failures: self.failures.clone(),
             received: self.received,
             received_in_window: self.received_in_window,
+            reads: self.reads,
             measured: measured.clone().count(),
             sent_in_window_received: measured.map(|s| s.sent_in_window).sum(),
             min_in_window: if max == 0 { 0 } else { min },
