@@ -1176,3 +1176,154 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------- reconnecting clients
+
+/// What a client does in [`resumed_means_nothing_was_missed`].
+#[derive(Debug, Clone)]
+enum ClientOp {
+    Publish {
+        topic: usize,
+        custom_id: bool,
+    },
+    /// Client `client` connects (or reconnects with its last event id) to its topics.
+    Connect {
+        client: usize,
+    },
+    Disconnect {
+        client: usize,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Client {
+    topics: Vec<usize>,
+    id: Option<SubscriberId>,
+    /// The first `seq` this client must see (it first connected just before it).
+    since: u64,
+    started: bool,
+    /// The data of each event received, over every connection.
+    data: Vec<String>,
+    last_id: Option<String>,
+}
+
+fn client_op() -> impl Strategy<Value = ClientOp> {
+    prop_oneof![
+        4 => (0..5usize, any::<bool>())
+            .prop_map(|(topic, custom_id)| ClientOp::Publish { topic, custom_id }),
+        1 => (0..3usize).prop_map(|client| ClientOp::Connect { client }),
+        1 => (0..3usize).prop_map(|client| ClientOp::Disconnect { client }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Whatever the limits (history by count and bytes, topics forgotten), a client that
+    /// reconnects with its last event id and is told `Resumed` has received every event of
+    /// its topics since it first connected, once each, in order.
+    #[test]
+    fn resumed_means_nothing_was_missed(
+        history_events in 0..5usize,
+        history_bytes in 0..120usize,
+        max_topics in 0..4usize,
+        client_topics in prop::collection::vec(prop::collection::vec(0..5usize, 1..3), 3),
+        ops in prop::collection::vec(client_op(), 1..80),
+    ) {
+        let topic = |i: usize| Topic::new(format!("t{i}")).unwrap();
+        let mut hub = Hub::new(HubConfig {
+            history_events,
+            history_bytes,
+            max_topics,
+            queue_capacity: 1_000,
+            ..quiet()
+        });
+        let mut clients: Vec<Client> = client_topics
+            .into_iter()
+            .map(|topics| Client { topics, ..Client::default() })
+            .collect();
+        // (seq, topic) of every event published.
+        let mut published: Vec<(u64, usize)> = Vec::new();
+        let check = |client: &Client, published: &[(u64, usize)]| {
+            let want: Vec<String> = published
+                .iter()
+                .filter(|(seq, t)| *seq >= client.since && client.topics.contains(t))
+                .map(|(seq, _)| format!("d{seq}"))
+                .collect();
+            prop_assert_eq!(&client.data, &want);
+            Ok(())
+        };
+        for op in ops {
+            match op {
+                ClientOp::Publish { topic: t, custom_id } => {
+                    let seq = published.len() as u64 + 1;
+                    let mut event = Event::new(format!("d{seq}"));
+                    if custom_id {
+                        event = event.with_id(EventId::new(format!("c{seq}")).unwrap());
+                    }
+                    hub.publish(&topic(t), event, Millis(0));
+                    published.push((seq, t));
+                }
+                ClientOp::Connect { client } => {
+                    let c = &mut clients[client];
+                    if c.id.is_some() {
+                        continue;
+                    }
+                    let topics: Vec<Topic> = c.topics.iter().map(|&t| topic(t)).collect();
+                    let last = if c.started { c.last_id.clone() } else { None };
+                    let s = hub.subscribe(&topics, last.as_deref(), Millis(0)).unwrap();
+                    c.id = Some(s.id);
+                    match s.replay {
+                        Replay::Live => {
+                            if !c.started || c.last_id.is_none() {
+                                // First connection, or reconnecting before any event:
+                                // the stream starts here.
+                                c.started = true;
+                                c.since = published.len() as u64 + 1;
+                                c.data.clear();
+                            }
+                        }
+                        Replay::Resumed { .. } => {}
+                        Replay::Missed { .. } => {
+                            // A gap, announced: the marker comes first. Start over.
+                            let marker = hub.pop_frame(s.id).unwrap();
+                            let requested = c.last_id.clone().unwrap_or_default();
+                            prop_assert_eq!(
+                                String::from_utf8(marker.as_bytes().to_vec()).unwrap(),
+                                missed(&requested)
+                            );
+                            while hub.pop_frame(s.id).is_some() {}
+                            c.since = published.len() as u64 + 1;
+                            c.data.clear();
+                        }
+                    }
+                }
+                ClientOp::Disconnect { client } => {
+                    if let Some(id) = clients[client].id.take() {
+                        hub.unsubscribe(id);
+                        check(&clients[client], &published)?;
+                    }
+                }
+            }
+            // The pump: every connected client reads everything queued.
+            for c in clients.iter_mut() {
+                let Some(id) = c.id else { continue };
+                let mut decoder = Decoder::new();
+                while let Some(frame) = hub.pop_frame(id) {
+                    decoder.feed(frame.as_bytes()).unwrap();
+                }
+                while let Some(event) = decoder.next_event() {
+                    prop_assert_eq!(event.event_type, "message");
+                    c.data.push(event.data);
+                    c.last_id = Some(event.last_event_id);
+                }
+            }
+        }
+        for c in &clients {
+            if c.id.is_some() {
+                check(c, &published)?;
+            }
+        }
+        prop_assert_eq!(hub.stats().dropped, 0);
+    }
+}
