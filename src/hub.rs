@@ -449,10 +449,24 @@ impl Hub {
 
         let (replay, marker, backlog) = match last_event_id {
             None => (Replay::Live, None, VecDeque::new()),
-            Some(last) => self.replay(&memberships, last),
+            Some(last) => {
+                let (missed, backlog) = self.replay(&memberships, last);
+                let replayed = backlog.len();
+                self.stats.replayed += replayed as u64;
+                if missed {
+                    // The requested id as data, when it can be echoed safely.
+                    let data = if EventId::new(last).is_ok() { last } else { "" };
+                    let event = Event::new(data).with_type(self.missed_type.clone());
+                    (
+                        Replay::Missed { replayed },
+                        Some(Frame::event(&event)),
+                        backlog,
+                    )
+                } else {
+                    (Replay::Resumed { replayed }, None, backlog)
+                }
+            }
         };
-        let replayed = backlog.len();
-        self.stats.replayed += replayed as u64;
 
         let index = match self.free_slots.pop() {
             Some(index) => index,
@@ -503,20 +517,12 @@ impl Hub {
         }
         self.stats.subscribers += 1;
         self.stats.subscribed += 1;
-        let replay = match replay {
-            Replay::Resumed { .. } => Replay::Resumed { replayed },
-            Replay::Missed { .. } => Replay::Missed { replayed },
-            Replay::Live => Replay::Live,
-        };
         Ok(Subscribed { id, replay })
     }
 
-    /// Finds where `last` resumes in the topics of `memberships` and collects the replay.
-    fn replay(
-        &self,
-        memberships: &[Membership],
-        last: &str,
-    ) -> (Replay, Option<Frame>, VecDeque<Frame>) {
+    /// Finds where `last` resumes in the topics of `memberships`: whether events were missed,
+    /// and the retained events after that position, in `seq` order.
+    fn replay(&self, memberships: &[Membership], last: &str) -> (bool, VecDeque<Frame>) {
         let topics = || {
             memberships
                 .iter()
@@ -536,13 +542,10 @@ impl Hub {
         }
         // Each topic's part is sorted already; a stable sort merges the runs cheaply.
         events.sort_by_key(|r| r.seq);
-        let backlog: VecDeque<Frame> = events.into_iter().map(|r| r.frame.clone()).collect();
-        if !missed {
-            return (Replay::Resumed { replayed: 0 }, None, backlog);
-        }
-        let data = if EventId::new(last).is_ok() { last } else { "" };
-        let marker = Frame::event(&Event::new(data).with_type(self.missed_type.clone()));
-        (Replay::Missed { replayed: 0 }, Some(marker), backlog)
+        (
+            missed,
+            events.into_iter().map(|r| r.frame.clone()).collect(),
+        )
     }
 
     /// The index of topic `name`, created (with no history) if the hub does not know it.
@@ -605,13 +608,17 @@ impl Hub {
             }
         };
 
-        if !self.topic_index.contains_key(topic) && self.topic_index.len() >= self.config.max_topics
-        {
-            if let Some(&(_, oldest)) = self.idle_topics.iter().next() {
-                self.forget_topic(oldest);
+        let index = match self.topic_index.get(topic) {
+            Some(&index) => index,
+            None => {
+                if self.topic_index.len() >= self.config.max_topics {
+                    if let Some(&(_, oldest)) = self.idle_topics.first() {
+                        self.forget_topic(oldest);
+                    }
+                }
+                self.topic_or_create(topic)
             }
-        }
-        let index = self.topic_or_create(topic);
+        };
         let Some(state) = self.topics[index as usize].as_mut() else {
             // topic_or_create just made sure the topic exists.
             return id;
