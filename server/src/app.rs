@@ -136,7 +136,9 @@ impl State {
         }
     }
 
-    /// Ends `id` for `cause` (unless it already ended) and wakes its body.
+    /// Ends `id` for `cause` (unless it already ended) and wakes its body, which then
+    /// returns end-of-stream. The body unsubscribes when it drops: it owns the subscription,
+    /// so the slot (and its cause) cannot be reused by a newer subscriber before that.
     fn end(&mut self, id: SubscriberId, cause: EndCause) {
         if let Some(slot) = self.slot_mut(id) {
             slot.ended.get_or_insert(cause);
@@ -144,7 +146,6 @@ impl State {
                 self.to_wake.push(waker);
             }
         }
-        self.hub.unsubscribe(id);
     }
 }
 
@@ -246,7 +247,9 @@ impl App {
     }
 
     /// Ends a stream whose client left (noticed by the socket watch).
-    pub(crate) fn client_gone(&self, id: SubscriberId) {
+    pub(crate) fn client_gone(&self, id: SubscriberId, socket: &Async<TcpStream>) {
+        // Makes a write still pending on the dead connection fail at once.
+        let _ = socket.get_ref().shutdown(Shutdown::Both);
         let mut state = self.lock();
         state.end(id, EndCause::ClientGone);
         self.finish(state);
@@ -261,7 +264,8 @@ impl App {
                 *slot = Slot::default();
                 cause
             }
-            // The slot was reused by a newer subscriber, so this one had ended already.
+            // Only the hub removes a subscriber before its body drops (an overflow under
+            // `disconnect`), and only then can a newer subscriber reuse the slot.
             None => EndCause::Overflow,
         };
         state.hub.unsubscribe(id);
@@ -278,7 +282,12 @@ impl App {
     pub(crate) fn shutdown_streams(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
         let mut state = self.lock();
-        let ids: Vec<SubscriberId> = state.slots.iter().filter_map(|s| s.id).collect();
+        let ids: Vec<SubscriberId> = state
+            .slots
+            .iter()
+            .filter(|s| s.ended.is_none())
+            .filter_map(|s| s.id)
+            .collect();
         for id in ids {
             state.end(id, EndCause::Shutdown);
         }

@@ -72,6 +72,14 @@ impl AsyncRead for EventStream {
         }
         let app = Arc::clone(&this.app);
         let mut state = app.lock();
+        if state.ended(this.id) {
+            // Frames still queued are dropped: the client resumes from its Last-Event-ID.
+            return if n > 0 {
+                this.ready(n)
+            } else {
+                Poll::Ready(Ok(0))
+            };
+        }
         // Bounded by the subscriber's queue capacity.
         while n < buf.len() {
             let Some(frame) = state.hub.pop_frame(this.id) else {
@@ -82,9 +90,6 @@ impl AsyncRead for EventStream {
         }
         if n > 0 {
             return this.ready(n);
-        }
-        if state.ended(this.id) {
-            return Poll::Ready(Ok(0));
         }
         state.set_waker(this.id, cx.waker());
         Poll::Pending
@@ -109,9 +114,11 @@ impl AsyncBufRead for EventStream {
         if this.pending.is_none() {
             let app = Arc::clone(&this.app);
             let mut state = app.lock();
+            if state.ended(this.id) {
+                return Poll::Ready(Ok(&[]));
+            }
             match state.hub.pop_frame(this.id) {
                 Some(frame) => this.pending = Some((frame, 0)),
-                None if state.ended(this.id) => return Poll::Ready(Ok(&[])),
                 None => {
                     state.set_waker(this.id, cx.waker());
                     return Poll::Pending;
@@ -158,5 +165,5 @@ pub(crate) async fn watch_client(app: Arc<App>, socket: Arc<Async<TcpStream>>, i
             Ok(_) => {}
         }
     }
-    app.client_gone(id);
+    app.client_gone(id, &socket);
 }
