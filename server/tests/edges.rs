@@ -272,6 +272,33 @@ fn sigterm_ends_every_stream_and_exits_0() {
 }
 
 #[test]
+fn sigterm_exits_0_in_time_even_with_a_subscriber_that_stopped_reading() {
+    let mut server = Server::start(&["--queue", "4"]);
+    let stalled = Sse::open(server.port, "/events", &[]);
+    let mut reading = Sse::open(server.port, "/events", &[]);
+    assert!(server.wait_metric("ssecast_subscribers", 2, WAIT));
+    let big = "x".repeat(64 * 1024);
+    // Enough to fill the stalled connection's socket buffers, so its response is stuck in a
+    // write; the reading one keeps up.
+    for _ in 0..200 {
+        server.publish(&big);
+        reading.event();
+    }
+    assert!(
+        server.metric("ssecast_dropped_total") > 0,
+        "the stalled stream is stuck"
+    );
+    let status = server.signal_and_wait("TERM", Duration::from_secs(2));
+    assert_eq!(
+        status.map(|s| s.code()),
+        Some(Some(0)),
+        "exit 0 within two seconds"
+    );
+    assert!(reading.wait_eof(WAIT));
+    drop(stalled);
+}
+
+#[test]
 fn sigint_exits_0_too() {
     let mut server = Server::start(&[]);
     let mut sse = Sse::open(server.port, "/events", &[]);
