@@ -62,14 +62,28 @@ pub fn run(args: ServeArgs, on_listening: impl FnOnce(SocketAddr)) -> io::Result
         );
     }
     on_listening(addr);
+    let every = |d: Duration| {
+        if d.is_zero() {
+            "off".to_owned()
+        } else {
+            format!("{d:?}")
+        }
+    };
     log::info!(
-        "ssecast {} listening on http://{addr} (tick {:?}, keepalive {:?}, queue {}, overflow {:?}, {threads} threads)",
+        "ssecast {} listening on http://{addr} (tick {}, keepalive {}, queue {}, overflow {:?}, {threads} threads, www {})",
         env!("CARGO_PKG_VERSION"),
-        app.args.tick,
-        app.args.keepalive,
+        every(app.args.tick),
+        every(app.args.keepalive),
         app.args.queue,
         app.args.overflow,
+        app.args.www_dir().display(),
     );
+    if !app.args.www_dir().is_dir() {
+        log::warn!(
+            "{} is not a directory: static files will be 404",
+            app.args.www_dir().display()
+        );
+    }
     smol::block_on(ex.run(async {
         ex.spawn(Arc::clone(&app).run_timer()).detach();
         if !tick.is_zero() {
