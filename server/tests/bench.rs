@@ -86,6 +86,23 @@ fn refuses_targets_off_loopback() {
 }
 
 #[test]
+fn fails_fast_when_nothing_listens() {
+    // Bind then drop a listener: its port is (almost certainly) closed for a moment.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/events");
+    let started = std::time::Instant::now();
+    let out = bench(&["--url", &url, "--subscribers", "5", "--warmup", "10s"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no subscriber connected"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
 fn refuses_more_subscribers_than_open_files() {
     let out = bench(&[
         "--url",

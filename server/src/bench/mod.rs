@@ -226,6 +226,16 @@ fn bench(args: &BenchArgs) -> Result<Report, String> {
     let connect_secs = run.tally.last_connected().map_or(0.0, |at| {
         at.saturating_duration_since(connect_start).as_secs_f64()
     });
+    if run.tally.totals().connected == 0 {
+        let why = run
+            .tally
+            .totals()
+            .failures
+            .into_keys()
+            .next()
+            .unwrap_or_default();
+        return Err(format!("no subscriber connected to {target} ({why})"));
+    }
     let rss_connected = rss(server_pid)?;
 
     let start = Instant::now();
