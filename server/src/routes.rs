@@ -216,7 +216,11 @@ async fn try_publish(
     req: &mut Request,
     conn: &ConnInfo,
 ) -> Result<EventId, Refused> {
-    authorize(app, req, conn)?;
+    authorize(
+        app.args.publish_token.as_deref(),
+        req.header("Authorization").map(|v| v.last().as_str()),
+        conn.peer.ip(),
+    )?;
     let json = match req.header("Content-Type").map(|v| v.last().as_str()) {
         None => false,
         Some(ct) => {
@@ -287,12 +291,16 @@ async fn try_publish(
     Ok(app.publish(&topic, event))
 }
 
-fn authorize(app: &App, req: &Request, conn: &ConnInfo) -> Result<(), Refused> {
-    match &app.args.publish_token {
+/// Who may publish: with a token, whoever presents it; without one, loopback peers only.
+fn authorize(
+    token: Option<&str>,
+    authorization: Option<&str>,
+    peer: std::net::IpAddr,
+) -> Result<(), Refused> {
+    match token {
         Some(token) => {
-            let given = req
-                .header("Authorization")
-                .and_then(|v| v.last().as_str().strip_prefix("Bearer "))
+            let given = authorization
+                .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim);
             match given {
                 Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
@@ -302,7 +310,7 @@ fn authorize(app: &App, req: &Request, conn: &ConnInfo) -> Result<(), Refused> {
                 )),
             }
         }
-        None if conn.peer.ip().to_canonical().is_loopback() => Ok(()),
+        None if peer.to_canonical().is_loopback() => Ok(()),
         None => Err(Refused(
             StatusCode::Forbidden,
             "publishing without --publish-token is allowed from loopback only".into(),
@@ -517,6 +525,32 @@ mod tests {
             expected.map(Path::new),
             "resolve({url_path:?})"
         );
+    }
+
+    #[test]
+    fn publishing_needs_the_token_or_a_loopback_peer() {
+        let check = |token: Option<&str>, auth: Option<&str>, peer: &str, expected: Option<u16>| {
+            let peer: std::net::IpAddr = peer.parse().unwrap();
+            let got = authorize(token, auth, peer)
+                .err()
+                .map(|Refused(s, _)| u16::from(s));
+            assert_eq!(got, expected, "{token:?} {auth:?} {peer}");
+        };
+        check(None, None, "127.0.0.1", None);
+        check(None, None, "127.8.9.10", None);
+        check(None, None, "::1", None);
+        check(None, None, "::ffff:127.0.0.1", None);
+        check(None, None, "10.0.0.7", Some(403));
+        check(None, None, "::ffff:192.168.1.2", Some(403));
+        check(None, None, "2001:db8::1", Some(403));
+        check(None, Some("Bearer x"), "10.0.0.7", Some(403));
+        check(Some("t0k"), Some("Bearer t0k"), "10.0.0.7", None);
+        check(Some("t0k"), Some("Bearer t0k"), "127.0.0.1", None);
+        check(Some("t0k"), None, "127.0.0.1", Some(401));
+        check(Some("t0k"), Some("Bearer t0K"), "10.0.0.7", Some(401));
+        check(Some("t0k"), Some("Bearer t0k0"), "10.0.0.7", Some(401));
+        check(Some("t0k"), Some("Basic t0k"), "10.0.0.7", Some(401));
+        check(Some("t0k"), Some("t0k"), "10.0.0.7", Some(401));
     }
 
     #[test]
