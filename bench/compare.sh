@@ -101,8 +101,8 @@ start_nchan() {
   local port dir=$work/nginx
   port=$(free_port)
   rm -rf "$dir" && mkdir -p "$dir"
-  sed -e "s#@DIR@#$dir#g" -e "s#@PORT@#$port#g" -e "s#@CONNECTIONS@#$(ulimit -Hn)#g" \
-    bench/nchan.conf.in >"$dir/nginx.conf"
+  sed -e "s#@DIR@#$dir#g" -e "s#@PORT@#$port#g" -e "s#@NOFILE@#$(ulimit -Hn)#g" \
+    -e "s#@CONNECTIONS@#$((2 * $(ulimit -Hn)))#g" bench/nchan.conf.in >"$dir/nginx.conf"
   taskset -c 0 nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/error.log" &
   server_pid=$!
   wait_port "$port"
