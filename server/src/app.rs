@@ -25,18 +25,25 @@ pub(crate) enum EndCause {
     ClientGone,
     /// Its queue overflowed under `--overflow disconnect`.
     Overflow,
+    /// Its writes made no progress for `--write-timeout` (the client stopped reading).
+    Stalled,
     /// The server is shutting down.
     Shutdown,
 }
 
 impl EndCause {
-    pub(crate) const ALL: [EndCause; 3] =
-        [EndCause::ClientGone, EndCause::Overflow, EndCause::Shutdown];
+    pub(crate) const ALL: [EndCause; 4] = [
+        EndCause::ClientGone,
+        EndCause::Overflow,
+        EndCause::Stalled,
+        EndCause::Shutdown,
+    ];
 
     pub(crate) fn label(self) -> &'static str {
         match self {
             EndCause::ClientGone => "client_gone",
             EndCause::Overflow => "overflow",
+            EndCause::Stalled => "stalled",
             EndCause::Shutdown => "shutdown",
         }
     }
@@ -49,7 +56,7 @@ pub(crate) struct Counters {
     pub(crate) bytes_written: AtomicU64,
     pub(crate) refused_full: AtomicU64,
     pub(crate) bad_requests: AtomicU64,
-    pub(crate) ended: [AtomicU64; 3],
+    pub(crate) ended: [AtomicU64; 4],
     /// Event streams whose body still exists (the shutdown waits for them).
     pub(crate) open_streams: AtomicUsize,
 }
@@ -246,12 +253,12 @@ impl App {
         Ok(subscribed)
     }
 
-    /// Ends a stream whose client left (noticed by the socket watch).
-    pub(crate) fn client_gone(&self, id: SubscriberId, socket: &Async<TcpStream>) {
-        // Makes a write still pending on the dead connection fail at once.
+    /// Ends a stream the watch gave up on (its client left, or stopped reading).
+    pub(crate) fn end_stream(&self, id: SubscriberId, socket: &Async<TcpStream>, cause: EndCause) {
+        // Makes a write still pending on the connection fail at once.
         let _ = socket.get_ref().shutdown(Shutdown::Both);
         let mut state = self.lock();
-        state.end(id, EndCause::ClientGone);
+        state.end(id, cause);
         self.finish(state);
     }
 

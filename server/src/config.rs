@@ -54,6 +54,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SSECAST_RETRY", default_value = "3s", value_parser = parse_duration)]
     pub retry: Duration,
 
+    /// Close an event stream whose writes made no progress for this long: its client stopped
+    /// reading; it can reconnect and resume with Last-Event-ID (`0` disables).
+    #[arg(long, env = "SSECAST_WRITE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
+
     /// Frames each subscriber may have queued.
     #[arg(long, env = "SSECAST_QUEUE", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]

@@ -22,6 +22,7 @@ use http_types::{Body, Method, Request, Response, StatusCode, Url};
 use crate::app::App;
 use crate::config::ServeArgs;
 use crate::routes::{self, ConnInfo};
+use crate::stream::WriteProgress;
 
 /// How long a client may take to send a request's headers (the Go program's
 /// `ReadHeaderTimeout`); an idle keep-alive connection is closed after as long.
@@ -130,6 +131,7 @@ async fn accept_loop(
                     peer,
                     socket: Arc::new(stream),
                     ex: Arc::clone(ex),
+                    writes: Arc::new(WriteProgress::new()),
                 };
                 let app = Arc::clone(app);
                 ex.spawn(async move {
@@ -159,14 +161,16 @@ struct Conn {
     socket: Arc<Async<TcpStream>>,
     replay: Arc<Mutex<(Vec<u8>, usize)>>,
     written: Arc<AtomicU64>,
+    writes: Arc<WriteProgress>,
 }
 
 impl Conn {
-    fn new(socket: Arc<Async<TcpStream>>) -> Conn {
+    fn new(info: &ConnInfo) -> Conn {
         Conn {
-            socket,
+            socket: Arc::clone(&info.socket),
             replay: Arc::default(),
             written: Arc::default(),
+            writes: Arc::clone(&info.writes),
         }
     }
 
@@ -202,8 +206,13 @@ impl AsyncWrite for Conn {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut &*self.socket).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = polled {
-            self.written.fetch_add(n as u64, Ordering::Relaxed);
+        match polled {
+            Poll::Ready(Ok(n)) => {
+                self.written.fetch_add(n as u64, Ordering::Relaxed);
+                self.writes.progressed();
+            }
+            Poll::Pending => self.writes.blocked(),
+            Poll::Ready(Err(_)) => {}
         }
         polled
     }
@@ -245,7 +254,7 @@ fn refuse(status: StatusCode, reason: impl Into<String>) -> HeadError {
 }
 
 async fn serve_connection(app: &Arc<App>, info: &ConnInfo) {
-    let conn = Conn::new(Arc::clone(&info.socket));
+    let conn = Conn::new(info);
     // One request per iteration; ends when a response closes the connection or at EOF.
     loop {
         let head = match read_head(app, &info.socket).await {

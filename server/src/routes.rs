@@ -13,7 +13,7 @@ use serde::Deserialize;
 use ssecast::{Event, EventId, EventType, Millis, SubscribeError, Topic};
 
 use crate::app::{App, EndCause};
-use crate::stream::{watch_client, EventStream};
+use crate::stream::{watch_client, EventStream, WriteProgress};
 
 /// What the routes know about the connection a request came on.
 #[derive(Debug, Clone)]
@@ -22,6 +22,8 @@ pub(crate) struct ConnInfo {
     /// The socket, for the disconnect watch of event streams.
     pub(crate) socket: Arc<Async<TcpStream>>,
     pub(crate) ex: Arc<smol::Executor<'static>>,
+    /// Whether writes to the connection make progress, for `--write-timeout`.
+    pub(crate) writes: Arc<WriteProgress>,
 }
 
 /// Most topics one subscription may select.
@@ -154,10 +156,13 @@ fn events(app: &Arc<App>, req: &Request, conn: &ConnInfo) -> Response {
         subscribed.id,
         subscribed.replay
     );
+    let write_timeout = Some(app.args.write_timeout).filter(|t| !t.is_zero());
     let watch = conn.ex.spawn(watch_client(
         Arc::clone(app),
         conn.socket.clone(),
         subscribed.id,
+        Arc::clone(&conn.writes),
+        write_timeout,
     ));
     let body = EventStream::new(Arc::clone(app), subscribed.id, Some(watch));
     let mut res = Response::new(StatusCode::Ok);

@@ -4,15 +4,17 @@
 use std::io;
 use std::net::TcpStream;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use async_io::Async;
+use async_io::{Async, Timer};
+use futures_lite::future::FutureExt as _;
 use futures_lite::io::{AsyncBufRead, AsyncRead, AsyncReadExt as _};
 use ssecast::{Comment, Frame, SubscriberId};
 
-use crate::app::App;
+use crate::app::{App, EndCause};
 
 /// One subscriber's stream of frames.
 ///
@@ -152,18 +154,96 @@ impl Drop for EventStream {
     }
 }
 
-/// Watches the client's side of an event stream: async-h1 never reads the socket while it
-/// streams a response, so without this a client that left unnoticed would stay subscribed
-/// until the next write fails (forever, when nothing is published).
-pub(crate) async fn watch_client(app: Arc<App>, socket: Arc<Async<TcpStream>>, id: SubscriberId) {
-    let mut scratch = [0u8; 512];
-    // A client has nothing more to send on an event stream: whatever it sends is discarded,
-    // and end-of-file or an error means it is gone.
-    loop {
-        match (&*socket).read(&mut scratch).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+/// Whether a connection's writes are making progress: set when a write would block, cleared
+/// when one succeeds. Shared by the connection (which writes) and the stream's watch.
+#[derive(Debug)]
+pub(crate) struct WriteProgress {
+    origin: Instant,
+    /// Milliseconds since `origin`, plus one, when the pending write started; 0 if none.
+    blocked_since: AtomicU64,
+}
+
+impl WriteProgress {
+    pub(crate) fn new() -> WriteProgress {
+        WriteProgress {
+            origin: Instant::now(),
+            blocked_since: AtomicU64::new(0),
         }
     }
-    app.client_gone(id, &socket);
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// A write would block: the stall starts now unless it started earlier.
+    pub(crate) fn blocked(&self) {
+        let now = self.now();
+        let _ = self
+            .blocked_since
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// A write went through.
+    pub(crate) fn progressed(&self) {
+        self.blocked_since.store(0, Ordering::Relaxed);
+    }
+
+    /// How long the current write has been blocked.
+    fn stalled_for(&self) -> Duration {
+        match self.blocked_since.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            since => Duration::from_millis(self.now().saturating_sub(since)),
+        }
+    }
+}
+
+/// What ended a watch.
+enum Watched {
+    Gone,
+    Stalled,
+}
+
+/// Watches the client's side of an event stream: async-h1 never reads the socket while it
+/// streams a response, so without this a client that left unnoticed would stay subscribed
+/// until the next write fails (forever, when nothing is published). With a write timeout,
+/// it also ends a stream whose writes have been blocked that long (a client that stopped
+/// reading), so the connection and its socket buffers are released.
+pub(crate) async fn watch_client(
+    app: Arc<App>,
+    socket: Arc<Async<TcpStream>>,
+    id: SubscriberId,
+    writes: Arc<WriteProgress>,
+    write_timeout: Option<Duration>,
+) {
+    let gone = async {
+        let mut scratch = [0u8; 512];
+        // A client has nothing more to send on an event stream: whatever it sends is
+        // discarded, and end-of-file or an error means it is gone.
+        loop {
+            match (&*socket).read(&mut scratch).await {
+                Ok(0) | Err(_) => return Watched::Gone,
+                Ok(_) => {}
+            }
+        }
+    };
+    let stalled = async {
+        let Some(limit) = write_timeout else {
+            return std::future::pending().await;
+        };
+        let check = (limit / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        // Ends when the stream does (this task is cancelled with its body).
+        loop {
+            Timer::after(check).await;
+            if writes.stalled_for() >= limit {
+                return Watched::Stalled;
+            }
+        }
+    };
+    match gone.or(stalled).await {
+        Watched::Gone => app.end_stream(id, &socket, EndCause::ClientGone),
+        Watched::Stalled => {
+            log::debug!("{id:?}: no write progress for {write_timeout:?}; closing");
+            app.end_stream(id, &socket, EndCause::Stalled);
+        }
+    }
 }

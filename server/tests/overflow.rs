@@ -29,7 +29,13 @@ struct Run {
 /// Starts a server with `policy`, one stalled and two reading subscribers; publishes until
 /// the policy has acted (bounded), then "end". Checks the readers got everything in order.
 fn run(policy: &str, acted: &str) -> Run {
-    let server = Server::start(&["--queue", "4", "--overflow", policy, "--keepalive", "0"]);
+    run_with(&["--overflow", policy], acted)
+}
+
+fn run_with(flags: &[&str], acted: &str) -> Run {
+    let mut args = vec!["--queue", "4", "--keepalive", "0"];
+    args.extend_from_slice(flags);
+    let server = Server::start(&args);
     let stalled = Sse::open(server.port, "/events", &[]);
     let readers: Vec<_> = (0..2)
         .map(|_| {
@@ -182,4 +188,26 @@ fn disconnect_closes_the_stalled_stream_only() {
     for reader in &mut run.readers {
         assert_eq!(reader.event().data, "still here");
     }
+}
+
+#[test]
+fn a_stream_whose_writes_stall_past_the_write_timeout_is_closed() {
+    let mut run = run_with(&["--write-timeout", "1s"], "ssecast_dropped_total");
+    // The stalled client never reads, so its writes stay blocked: closed after about 1 s.
+    assert!(run
+        .server
+        .wait_metric("ssecast_disconnected_total{reason=\"stalled\"}", 1, WAIT));
+    assert!(run.server.wait_metric("ssecast_subscribers", 2, WAIT));
+    drain(&mut run.stalled, |_| false);
+    assert!(run.stalled.eof, "the stalled stream ended");
+    // The readers, idle but reading, were not touched.
+    run.server.publish("still here");
+    for reader in &mut run.readers {
+        assert_eq!(reader.event().data, "still here");
+    }
+    assert_eq!(
+        run.server
+            .metric("ssecast_disconnected_total{reason=\"stalled\"}"),
+        1
+    );
 }
