@@ -3,9 +3,11 @@
 # pinned to CPU 0 and the load generator (`ssecast bench`) to CPU 1, and prints a markdown
 # table with ratios. Loopback only; every run is bounded; it stops what it started.
 #
-#   bench/compare.sh          # W1-W4 at full size (10,000-19,000 subscribers, ~4 min)
-#   bench/compare.sh quick    # the same shapes with few subscribers (~1 min)
-#   RESULTS=out.jsonl bench/compare.sh   # also keep every JSON line
+#   bench/compare.sh               # W1-W4 at full size (10,000-19,000 subscribers, ~4 min)
+#   bench/compare.sh quick         # the same shapes with few subscribers (~1 min)
+#   bench/compare.sh full W3a W4   # only these workloads
+#   SERVERS=ssecast bench/compare.sh full W2   # only one server
+#   RESULTS=out.jsonl bench/compare.sh         # also keep every JSON line
 #
 # Installs nginx and libnginx-mod-nchan from Debian when they are missing.
 set -euo pipefail
@@ -16,10 +18,13 @@ mode=${1:-full}
 case $mode in
 full | quick) ;;
 *)
-  echo "usage: $0 [full|quick]" >&2
+  echo "usage: $0 [full|quick] [W1 W2 W3a W3b W4 ...]" >&2
   exit 2
   ;;
 esac
+shift || true
+only=("$@")
+servers=${SERVERS:-ssecast nchan}
 # Frames a subscriber may have queued in ssecast: deep enough that a burst is not dropped.
 queue=${QUEUE:-1024}
 
@@ -127,7 +132,10 @@ stop_server() {
 run_workload() {
   local name=$1
   shift
-  for server in ssecast nchan; do
+  if [ ${#only[@]} -gt 0 ] && [[ " ${only[*]} " != *" ${name%% *} "* ]]; then
+    return 0
+  fi
+  for server in $servers; do
     "start_$server"
     log "$name on $server: ssecast bench $*"
     # The generator bounds itself; the timeout is a backstop.
@@ -189,4 +197,5 @@ jq -rs '
   "| \(if $i == 0 then $w else "" end) | \($sf[$i][0]) | \($sf[$i][1] | num($sf[$i][2])) | \($cf[$i][1] | num($cf[$i][2])) | \(ratio($sf[$i][1]; $cf[$i][1])) |"
 ' "$results"
 echo
+echo "Command: \`bench/compare.sh $mode${only[*]:+ ${only[*]}}\` (ssecast serve --queue $queue --overflow drop-newest --threads 1)."
 echo "Measured $(date -u +%Y-%m-%d) on $(nproc) x $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(uname -sr); nginx $(nginx -v 2>&1 | sed 's#.*/##'), nchan $(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null)."
