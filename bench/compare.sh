@@ -197,5 +197,5 @@ jq -rs '
   "| \(if $i == 0 then $w else "" end) | \($sf[$i][0]) | \($sf[$i][1] | num($sf[$i][2])) | \($cf[$i][1] | num($cf[$i][2])) | \(ratio($sf[$i][1]; $cf[$i][1])) |"
 ' "$results"
 echo
-echo "Command: \`bench/compare.sh $mode${only[*]:+ ${only[*]}}\` (ssecast serve --queue $queue --overflow drop-newest --threads 1)."
+echo "Command: \`bench/compare.sh $mode${only[*]:+ ${only[*]}}\` at ssecast $(git describe --always --dirty 2>/dev/null || echo '?') (ssecast serve --queue $queue --overflow drop-newest --threads 1)."
 echo "Measured $(date -u +%Y-%m-%d) on $(nproc) x $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(uname -sr); nginx $(nginx -v 2>&1 | sed 's#.*/##'), nchan $(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null)."
