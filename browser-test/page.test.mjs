@@ -249,7 +249,6 @@ test("the demo page against a running server", { timeout: 180_000 }, async (t) =
         const events = await feed(page, name);
         return events.slice(events.findIndex((e) => e[1] === "ssecast.missed") + 1);
       };
-      await page.waitForTimeout(1000);
       assertSameEvents(await sinceRestart("es"), await sinceRestart("wasm"), 5);
       const last = streams.filter((h) => h.authorization !== undefined).at(-1);
       assert.equal(last["last-event-id"], lastId);

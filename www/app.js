@@ -74,13 +74,14 @@ source.addEventListener("error", () => {
 
 const publishForm = $("#publish");
 const publishResult = $("#publish-result");
-publishForm.event.addEventListener("input", () => listen(publishForm.event.value.trim()));
 publishForm.addEventListener("submit", async (e) => {
   e.preventDefault();
-  const event = publishForm.event.value.trim();
-  const topic = publishForm.topic.value.trim() || "default";
+  const fields = publishForm.elements;
+  const event = fields.event.value.trim();
+  const topic = fields.topic.value.trim() || "default";
+  // Before publishing, so the EventSource is listening when the event arrives.
   listen(event);
-  const body = { data: publishForm.data.value, topic };
+  const body = { data: fields.data.value, topic };
   if (event !== "") body.event = event;
   publishResult.className = "";
   publishResult.textContent = "publishing…";
