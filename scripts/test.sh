@@ -8,7 +8,7 @@ export CARGO_TERM_COLOR=never RUST_LIB_BACKTRACE=0
 step "format" cargo fmt --all --check
 step "clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "tests (core and server, over real sockets)" cargo test --workspace
-step "core builds for wasm32" sh -c '. scripts/lib.sh; ensure_wasm_target; cargo build -p ssecast --target wasm32-unknown-unknown --quiet'
+step "core builds for wasm32" bash -c '. scripts/lib.sh; ensure_wasm_target; cargo build -p ssecast --target wasm32-unknown-unknown --quiet'
 step "fuzz the decoder" scripts/fuzz.sh 60
 
 # wasm-pack prints "test result: ok. N passed; ..." per test binary. A run of zero tests fails:
