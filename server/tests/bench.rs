@@ -5,7 +5,8 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
 
 use common::{bin, Server};
 use serde_json::Value;
@@ -39,20 +40,7 @@ fn every_event_reaches_every_subscriber() {
         &pid,
         "--json",
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = stdout.lines().last().expect("a JSON line");
-    let report: Value = serde_json::from_str(line).expect("the last line is JSON");
-    let n = |path: &str| {
-        report
-            .pointer(path)
-            .and_then(Value::as_f64)
-            .unwrap_or_else(|| panic!("{path} in {line}"))
-    };
+    let n = figures(&out);
     assert_eq!(n("/connected"), 50.0);
     assert_eq!(n("/failed"), 0.0);
     assert_eq!(n("/measured_subscribers"), 50.0);
@@ -70,6 +58,69 @@ fn every_event_reaches_every_subscriber() {
     // Every publish reached every subscriber: the server counted them too.
     assert!(n("/received") >= n("/published/ok") * 50.0 - 50.0);
     assert!(n("/server/rss_connected_kib") > 0.0);
+}
+
+/// The JSON line's numbers, by JSON pointer.
+fn figures(out: &Output) -> impl Fn(&str) -> f64 {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout.lines().last().expect("a JSON line").to_owned();
+    let report: Value = serde_json::from_str(&line).expect("the last line is JSON");
+    move |path| {
+        report
+            .pointer(path)
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| panic!("{path} in {line}"))
+    }
+}
+
+#[test]
+fn the_floor_server_delivers_every_event() {
+    let mut floor = Command::new(bin())
+        .args([
+            "bench",
+            "--serve-floor",
+            "127.0.0.1:0",
+            "--floor-lifetime",
+            "30s",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the floor server");
+    let mut line = String::new();
+    BufReader::new(floor.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect(&line)
+        .to_owned();
+    let out = bench(&[
+        "--url",
+        &format!("{base}/events"),
+        "--subscribers",
+        "20",
+        "--rate",
+        "20",
+        "--warmup",
+        "500ms",
+        "--duration",
+        "1s",
+        "--json",
+    ]);
+    floor.kill().unwrap();
+    floor.wait().unwrap();
+    let n = figures(&out);
+    assert_eq!(n("/connected"), 20.0);
+    let in_window = n("/published/in_window");
+    assert!(in_window >= 18.0, "{in_window}");
+    assert_eq!(n("/delivered_of_window"), in_window * 20.0);
+    assert_eq!(n("/drops"), 0.0);
 }
 
 #[test]

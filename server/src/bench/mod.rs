@@ -13,6 +13,7 @@
 //! delay it.
 
 mod chunked;
+mod floor;
 mod procfs;
 mod publisher;
 mod report;
@@ -41,8 +42,8 @@ const SPARE_FILES: u64 = 64;
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// The SSE stream to subscribe to, on loopback, e.g. `http://127.0.0.1:8080/events`.
-    #[arg(long)]
-    pub url: String,
+    #[arg(long, required_unless_present = "serve_floor")]
+    pub url: Option<String>,
 
     /// Where to POST events [default: `/publish` on the host of `--url`].
     #[arg(long)]
@@ -108,10 +109,29 @@ pub struct BenchArgs {
     /// Print only the JSON line.
     #[arg(long)]
     pub json: bool,
+
+    /// Instead of loading a server, be the floor to compare servers with: a bare fan-out
+    /// server on this loopback address (one `write()` per subscriber per event, no HTTP
+    /// library, no queue). Prints `listening on http://IP:PORT`.
+    #[arg(long, value_name = "ADDR")]
+    pub serve_floor: Option<std::net::SocketAddr>,
+
+    /// How long `--serve-floor` serves before exiting.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub floor_lifetime: Duration,
 }
 
 /// Runs `ssecast bench`: prints the summary and the JSON line, or why it could not run.
 pub fn run(args: &BenchArgs) -> ExitCode {
+    if let Some(addr) = args.serve_floor {
+        return match floor::serve(addr, args.floor_lifetime) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ssecast bench --serve-floor: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match bench(args) {
         Ok(report) => {
             if !args.json {
@@ -128,7 +148,8 @@ pub fn run(args: &BenchArgs) -> ExitCode {
 }
 
 fn bench(args: &BenchArgs) -> Result<Report, String> {
-    let mut target = Target::parse(&args.url).map_err(|e| e.to_string())?;
+    let url = args.url.as_deref().ok_or("--url is required")?;
+    let mut target = Target::parse(url).map_err(|e| e.to_string())?;
     let mut publish = match &args.publish_url {
         Some(url) => Target::parse(url).map_err(|e| e.to_string())?,
         None => target.with_path("/publish"),
