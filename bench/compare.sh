@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs the same workloads against `ssecast serve` and nginx + nchan in one run, each server
-# pinned to CPU 0 and the load generator (`ssecast bench`) to CPU 1, and prints a markdown
-# table with ratios. Loopback only; every run is bounded; it stops what it started.
+# Runs the same workloads against `ssecast serve`, nginx + nchan and the floor (`ssecast
+# bench --serve-floor`: one write() per subscriber per event, no HTTP library, no queue) in
+# one run, each server pinned to CPU 0 and the load generator (`ssecast bench`) to CPU 1, and
+# prints a markdown table with ratios. Loopback only; every run is bounded; it stops what it
+# started.
 #
 #   bench/compare.sh               # W1-W4 at full size (10,000-19,000 subscribers, ~4 min)
 #   bench/compare.sh quick         # the same shapes with few subscribers (~1 min)
 #   bench/compare.sh full W3a W4   # only these workloads
-#   SERVERS=ssecast bench/compare.sh full W2   # only one server
+#   SERVERS="ssecast floor" bench/compare.sh full W2   # only some servers
 #   RESULTS=out.jsonl bench/compare.sh         # also keep every JSON line
 #
 # Installs nginx and libnginx-mod-nchan from Debian when they are missing.
@@ -24,7 +26,7 @@ full | quick) ;;
 esac
 shift || true
 only=("$@")
-servers=${SERVERS:-ssecast nchan}
+servers=${SERVERS:-ssecast nchan floor}
 # Frames a subscriber may have queued in ssecast: deep enough that a burst is not dropped.
 queue=${QUEUE:-1024}
 
@@ -122,6 +124,26 @@ start_nchan() {
   pub_url=http://127.0.0.1:$port/pub
 }
 
+start_floor() {
+  local out=$work/floor.out
+  : >"$out"
+  taskset -c 0 "$bin" bench --serve-floor 127.0.0.1:0 --floor-lifetime 10m >"$out" &
+  server_pid=$!
+  measured_pid=$server_pid
+  for _ in $(seq 1 100); do
+    grep -q '^listening on ' "$out" && break
+    sleep 0.1
+  done
+  local base
+  base=$(sed -n 's/^listening on \(http:[^ ]*\).*/\1/p' "$out")
+  [ -n "$base" ] || {
+    echo "the floor server did not start" >&2
+    return 1
+  }
+  sub_url=$base/events
+  pub_url=$base/publish
+}
+
 stop_server() {
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
@@ -165,10 +187,10 @@ run_workload "W3b saturation: $n x 100 events/s" \
 run_workload "W4 scale: $n_scale subscribers, 1 event/s" \
   --subscribers "$n_scale" --rate 1 --duration 3s --warmup 1s --connect-rate 4000 --drain 3s
 
-# The table: one row per workload and figure; ratio = ssecast / nchan.
+# The table: one row per workload and figure; ratios = ssecast / peer.
 echo
-echo "| workload | figure | ssecast | nginx + nchan | ssecast / nchan |"
-echo "| --- | --- | ---: | ---: | ---: |"
+echo "| workload | figure | ssecast | nginx + nchan | floor | ssecast / nchan | ssecast / floor |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
 jq -rs '
   def num(d): if . == null then "-" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
   def ratio(a; b): if a == null or b == null or b == 0 then "-" else (a / b * 100 | round / 100 | tostring) end;
@@ -191,10 +213,11 @@ jq -rs '
   group_by(.label | split("|")[1]) | .[] |
   (map(select(.label | startswith("ssecast|")))[0] // {}) as $s |
   (map(select(.label | startswith("nchan|")))[0] // {}) as $c |
+  (map(select(.label | startswith("floor|")))[0] // {}) as $f |
   (.[0].label | split("|")[1]) as $w |
-  ($s | figures) as $sf | ($c | figures) as $cf |
+  ($s | figures) as $sf | ($c | figures) as $cf | ($f | figures) as $ff |
   range(0; $sf | length) as $i |
-  "| \(if $i == 0 then $w else "" end) | \($sf[$i][0]) | \($sf[$i][1] | num($sf[$i][2])) | \($cf[$i][1] | num($cf[$i][2])) | \(ratio($sf[$i][1]; $cf[$i][1])) |"
+  "| \(if $i == 0 then $w else "" end) | \($sf[$i][0]) | \($sf[$i][1] | num($sf[$i][2])) | \($cf[$i][1] | num($cf[$i][2])) | \($ff[$i][1] | num($ff[$i][2])) | \(ratio($sf[$i][1]; $cf[$i][1])) | \(ratio($sf[$i][1]; $ff[$i][1])) |"
 ' "$results"
 echo
 echo "Command: \`bench/compare.sh $mode${only[*]:+ ${only[*]}}\` at ssecast $(git describe --always --dirty 2>/dev/null || echo '?') (ssecast serve --queue $queue --overflow drop-newest --threads 1)."
