@@ -224,3 +224,63 @@ fn metrics_count_what_happened() {
         .unwrap()
         .starts_with("text/plain; version=0.0.4"));
 }
+
+#[test]
+fn a_keep_alive_connection_serves_requests_one_after_another() {
+    use std::io::{Read, Write};
+    let server = Server::start(&[]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let body = b"{\"data\": \"via keep-alive\"}";
+    let requests = [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        [
+            format!(
+                "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+            body,
+        ]
+        .concat(),
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+    ];
+    let mut answers = Vec::new();
+    for request in &requests {
+        stream.write_all(request).unwrap();
+        // Read one complete response (they all have a Content-Length).
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 8192];
+        let (status, len, end) = loop {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "the connection stayed open");
+            raw.extend_from_slice(&buf[..n]);
+            if let Some((status, headers, end)) = common::parse_head(&raw) {
+                let len: usize = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                    .map(|(_, v)| v.parse().unwrap())
+                    .unwrap();
+                if raw.len() >= end + len {
+                    break (status, len, end);
+                }
+            }
+        };
+        answers.push((
+            status,
+            String::from_utf8_lossy(&raw[end..end + len]).into_owned(),
+        ));
+    }
+    assert_eq!(answers[0], (200, "ok\n".to_owned()));
+    assert_eq!(answers[1], (200, "{\"id\":\"1\"}".to_owned()));
+    assert_eq!(answers[2].0, 200);
+    assert!(answers[2]
+        .1
+        .lines()
+        .any(|l| l == "ssecast_published_total 1"));
+    assert_eq!(
+        server.metric("ssecast_connections_accepted_total"),
+        2,
+        "one connection, then this one"
+    );
+}
