@@ -16,11 +16,14 @@
 /** The reconnection delay until the server sends `retry:`, as browsers use. */
 export const DEFAULT_RETRY_MS = 3000;
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Subscribes to `url` and keeps the subscription alive until `close()`.
  *
  * After the stream ends or fails (network error, server gone, HTTP 5xx) it waits the
- * server's `retry:` time (or `retry`) and reconnects with `Last-Event-ID`. An answer that is
+ * server's `retry:` time (or `retry`; at least a 5xx's `Retry-After`) and reconnects with
+ * `Last-Event-ID`. An answer that is
  * not an event stream (HTTP 204, 4xx, another content type) closes it for good, as it does
  * an EventSource.
  *
@@ -89,7 +92,9 @@ class EventStream {
       }
       // Keeps the last event ID and retry time, forgets the partial event.
       this.#decoder.reconnect();
-      const delay = this.#decoder.retry ?? this.#retry;
+      // Timers fire at once past 2^31 - 1 ms, and `retry:` may be any number of digits.
+      const delay = Math.min(Math.max(this.#decoder.retry ?? this.#retry, outcome.retryAfter ?? 0),
+        MAX_TIMER_MS);
       this.#onStatus({ state: "reconnecting", delay, reason: outcome.reason });
       await sleep(delay, closed);
     }
@@ -113,7 +118,9 @@ class EventStream {
       const type = response.headers.get("Content-Type") ?? "";
       if (response.status >= 500) {
         await response.body?.cancel();
-        return { reason: `HTTP ${response.status}` };
+        // A 503 at the subscriber limit says when to come back, in seconds.
+        const seconds = Number(response.headers.get("Retry-After"));
+        return { reason: `HTTP ${response.status}`, retryAfter: seconds > 0 ? seconds * 1000 : 0 };
       }
       if (response.status !== 200 || !/^text\/event-stream\s*(;|$)/i.test(type)) {
         await response.body?.cancel();
