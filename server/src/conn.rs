@@ -192,6 +192,11 @@ impl AsyncRead for Conn {
                 let n = (bytes.len() - *pos).min(buf.len());
                 buf[..n].copy_from_slice(&bytes[*pos..*pos + n]);
                 *pos += n;
+                if *pos == bytes.len() {
+                    // Replayed in full: free it, it would otherwise live as long as the
+                    // connection (an idle subscriber's, for hours).
+                    *replay = (Vec::new(), 0);
+                }
                 return Poll::Ready(Ok(n));
             }
         }
