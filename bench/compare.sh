@@ -205,6 +205,7 @@ jq -rs '
     ["latency max (ms)", .latency.max_ms, 2],
     ["fairness (min/max events)", .fairness, 3],
     ["server CPU µs per delivery", .server.cpu_us_per_delivery, 2],
+    ["server + ksoftirqd/0 µs per delivery", .server.cpu_with_ksoftirqd_us_per_delivery, 2],
     ["CPU 0 µs per delivery (whole core)", .server_core_us_per_delivery, 2],
     ["CPU 0 busy outside the server (cores)", .server_core_other, 2],
     ["server KiB RSS per subscriber", .server.rss_per_subscriber_kib, 2],

@@ -318,6 +318,7 @@ fn bench(args: &BenchArgs) -> Result<Report, String> {
                 rss_connected_kib,
                 rss_end_kib,
                 cpu: cores(before.server_ticks, after.server_ticks),
+                ksoftirqd: cores(before.ksoftirqd_ticks, after.ksoftirqd_ticks),
             })
         }
         _ => None,
@@ -380,12 +381,18 @@ struct Snapshot {
     own_ticks: u64,
     server_ticks: Option<u64>,
     core: Option<CoreTimes>,
+    /// The server core's `ksoftirqd`, which runs softirq work the server caused when there is
+    /// a lot of it (it may also run other processes' softirq work, rarely on loopback).
+    ksoftirqd_ticks: Option<u64>,
 }
 
 impl Snapshot {
     fn take(server: Option<Pid>, core: Option<usize>) -> Result<Snapshot, String> {
         let read = |what: &str, e: std::io::Error| format!("cannot read {what}: {e}");
         Ok(Snapshot {
+            ksoftirqd_ticks: core
+                .and_then(procfs::ksoftirqd)
+                .and_then(|pid| procfs::cpu_ticks(Pid::Other(pid)).ok()),
             at: Instant::now(),
             own_ticks: procfs::cpu_ticks(Pid::Own).map_err(|e| read("our CPU time", e))?,
             server_ticks: server

@@ -57,6 +57,17 @@ fn parse_process_stat(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// The pid of `ksoftirqd/<cpu>`, the kernel thread that takes over softirq work (such as
+/// loopback TCP receive) when there is too much of it to run on the way out of interrupts.
+pub(crate) fn ksoftirqd(cpu: usize) -> Option<u32> {
+    let name = format!("ksoftirqd/{cpu}");
+    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let comm = fs::read_to_string(entry.path().join("comm")).ok()?;
+        (comm.trim_end() == name).then_some(pid)
+    })
+}
+
 /// One core's time in ticks, from `/proc/stat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct CoreTimes {
@@ -140,6 +151,7 @@ mod tests {
     #[test]
     fn own_process() {
         assert!(rss_kib(Pid::Own).unwrap() > 0);
+        assert!(ksoftirqd(0).is_some());
         cpu_ticks(Pid::Own).unwrap();
         core_times(0).unwrap();
     }

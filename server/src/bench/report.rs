@@ -37,6 +37,8 @@ pub(crate) struct ServerFigures {
     pub(crate) rss_end_kib: u64,
     /// The process's CPU in the window, in cores.
     pub(crate) cpu: f64,
+    /// `ksoftirqd` of the server's core in the window, in cores (0 without `--server-cpu`).
+    pub(crate) ksoftirqd: f64,
 }
 
 impl Report {
@@ -119,6 +121,8 @@ impl Report {
                 "rss_per_subscriber_kib": self.rss_per_subscriber_kib(),
                 "cpu_cores": s.cpu,
                 "cpu_us_per_delivery": self.per_delivery(s.cpu),
+                "ksoftirqd_cores": s.ksoftirqd,
+                "cpu_with_ksoftirqd_us_per_delivery": self.per_delivery(s.cpu + s.ksoftirqd),
             })
         });
         json!({
@@ -217,14 +221,15 @@ impl Report {
         if let Some(server) = &self.server {
             let _ = writeln!(
                 s,
-                "server        pid {}: RSS {} -> {} KiB connected ({} KiB per subscriber), {} KiB at the end; CPU {:.2} cores = {} us per delivery",
+                "server        pid {}: RSS {} -> {} KiB connected ({} KiB per subscriber), {} KiB at the end; CPU {:.2} cores = {} us per delivery ({} with ksoftirqd)",
                 server.pid,
                 server.rss_before_kib,
                 server.rss_connected_kib,
                 opt(self.rss_per_subscriber_kib(), 2),
                 server.rss_end_kib,
                 server.cpu,
-                opt(self.per_delivery(server.cpu), 2)
+                opt(self.per_delivery(server.cpu), 2),
+                opt(self.per_delivery(server.cpu + server.ksoftirqd), 2)
             );
         }
         if let Some(busy) = self.server_core_busy {
