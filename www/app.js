@@ -131,6 +131,7 @@ try {
   wasm = await import("./pkg/ssecast_wasm.js");
   await wasm.default();
 } catch (error) {
+  $("#wasm-error").textContent = error.message;
   $("#wasm-missing").hidden = false;
   document.body.classList.add("no-wasm");
   $("#wasm .state").textContent = "needs the wasm package";
