@@ -288,6 +288,11 @@ async fn try_publish(
         if id.is_empty() {
             return Err(Refused::bad("id is empty"));
         }
+        // Clients send the id back in a Last-Event-ID header, where only visible ASCII and
+        // spaces are safe; a browser would be refused on reconnect otherwise.
+        if !id.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return Err(Refused::bad("id must be printable ASCII"));
+        }
         event = event.with_id(EventId::new(id).map_err(|e| Refused::bad(format!("id {e}")))?);
     }
     if let Some(ms) = fields.retry {

@@ -130,6 +130,20 @@ fn bad_requests_get_their_status_and_leave_streams_untouched() {
             400,
         ),
         (
+            post(
+                "application/json",
+                "{\"data\": \"x\", \"id\": \"caf\u{e9}\"}".as_bytes(),
+            ),
+            400,
+        ),
+        (
+            post(
+                "application/json",
+                b"{\"data\": \"x\", \"id\": \"a\\u0001\"}",
+            ),
+            400,
+        ),
+        (
             post("application/json", b"{\"data\": \"x\", \"retry\": -1}"),
             400,
         ),
