@@ -90,7 +90,8 @@ async function newPage() {
   page.on("console", (m) => {
     if (m.type() !== "error") return;
     if (state.tolerate?.test(m.text())) return;
-    errors.push(`console error: ${m.text()}`);
+    const where = m.location().url ? ` at ${new URL(m.location().url).pathname}` : "";
+    errors.push(`console error: ${m.text()}${where}`);
   });
   return { page, context, errors, state };
 }
@@ -279,12 +280,91 @@ test("without the wasm package the page says how to build it and EventSource sti
       await waitForFeed(page, "es", hasTicks(3), "3 ticks");
       assert.deepEqual(await feed(page, "wasm"), []);
       // The only error is the browser reporting the missing module.
-      assert.deepEqual(errors, ["console error: Failed to load resource: the server responded with a status of 404 (Not Found)"]);
+      assert.deepEqual(errors, ["console error: Failed to load resource: the server responded with a status of 404 (Not Found) at /pkg/ssecast_wasm.js"]);
     } finally {
       await page.close();
       await server.stop();
     }
   } finally {
     rmSync(www, { recursive: true, force: true });
+  }
+});
+
+test("the fetch client on its own: headers, limits, close, refusal", { timeout: 60_000 }, async () => {
+  const server = await startServer(["--addr", "127.0.0.1:0", "--www", "www"]);
+  const { page, errors } = await newPage();
+  const requests = [];
+  page.on("request", async (request) => {
+    if (new URL(request.url()).pathname === "/events") requests.push(await request.allHeaders());
+  });
+  const subscribers = async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    return Number(/^ssecast_subscribers (\d+)$/m.exec(text)[1]);
+  };
+  try {
+    // A page of the server's origin that subscribes to nothing by itself.
+    await page.goto(`${server.url}/healthz`);
+    await page.evaluate(async () => {
+      const { default: init, Decoder } = await import("/pkg/ssecast_wasm.js");
+      const { subscribe } = await import("/ssecast-client.js");
+      await init();
+      window.log = { events: [], errors: [], states: [], refused: [] };
+      window.stream = subscribe("/events?topic=client-test", {
+        decoder: new Decoder({ maxLine: 64 }),
+        headers: { Authorization: "Bearer t0ken", "X-Extra": "1" },
+        onEvent: (e) => log.events.push(e),
+        onError: (e) => log.errors.push(e.message),
+        onStatus: (s) => log.states.push(s.state),
+      });
+      // An answer that is not an event stream ends it for good.
+      subscribe("/events?topic=", {
+        decoder: new Decoder(),
+        onEvent: (e) => log.events.push(e),
+        onStatus: (s) => log.refused.push(s),
+      });
+    });
+    await page.waitForFunction(() => log.states.includes("open"));
+    assert.equal(await subscribers(), 1);
+
+    const ids = [];
+    for (const body of [{ data: "first", event: "a" }, { data: "x".repeat(100) }, { data: "last" }]) {
+      const response = await fetch(`${server.url}/publish`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ topic: "client-test", ...body }),
+      });
+      ids.push((await response.json()).id);
+    }
+    await page.waitForFunction(() => log.events.length >= 2);
+    const log = await page.evaluate(() => log);
+    // The long event broke maxLine: dropped and reported; the others arrive intact.
+    assert.deepEqual(log.events, [
+      { type: "a", data: "first", lastEventId: ids[0] },
+      { type: "message", data: "last", lastEventId: ids[2] },
+    ]);
+    assert.deepEqual(log.errors, ["line longer than 64 bytes"]);
+    assert.deepEqual(log.refused, [
+      { state: "connecting" },
+      { state: "closed", reason: "HTTP 400 text/plain; charset=utf-8" },
+    ]);
+    const sent = requests.find((h) => h.authorization !== undefined);
+    assert.equal(sent.authorization, "Bearer t0ken");
+    assert.equal(sent["x-extra"], "1");
+
+    await page.evaluate(() => stream.close());
+    await page.waitForFunction(() => log.states.at(-1) === "closed");
+    // The server sees the subscriber leave.
+    for (let i = 0; i < WAIT / 100 && await subscribers() !== 0; i++) await page.waitForTimeout(100);
+    assert.equal(await subscribers(), 0);
+    assert.deepEqual(await page.evaluate(() => log.states), ["connecting", "open", "closed"]);
+    // The only errors are the browser reporting the refused subscription, and the favicon
+    // a page that is not HTML asks for.
+    assert.deepEqual(errors.sort(), [
+      "console error: Failed to load resource: the server responded with a status of 400 (Bad Request) at /events",
+      "console error: Failed to load resource: the server responded with a status of 404 (Not Found) at /favicon.ico",
+    ]);
+  } finally {
+    await page.close();
+    await server.stop();
   }
 });
