@@ -344,7 +344,7 @@ fn conformance() {
             seen(&["a", "b"], "1", None),
         ),
         (
-            "an empty id resets it",
+            "id with no colon resets it",
             &[b"id: 1\ndata: a\n\nid\ndata: b\n\n"],
             seen(&["a", "b"], "", None),
         ),
