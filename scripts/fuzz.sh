@@ -13,6 +13,8 @@ roundtrip_secs=$((total - decode_secs))
 [ "$decode_secs" -ge 1 ] && [ "$roundtrip_secs" -ge 1 ] || { echo "usage: $0 [SECONDS >= 2]" >&2; exit 2; }
 
 ensure_cargo_fuzz
+# libfuzzer-sys compiles libFuzzer, which is C++.
+command -v c++ >/dev/null 2>&1 || apt_install g++
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build
 mkdir -p fuzz/target
