@@ -216,7 +216,8 @@ pub(crate) async fn watch_client(
     write_timeout: Option<Duration>,
 ) {
     let gone = async {
-        let mut scratch = [0u8; 512];
+        // Small: it lives in every idle subscriber's task, and clients send nothing here.
+        let mut scratch = [0u8; 64];
         // A client has nothing more to send on an event stream: whatever it sends is
         // discarded, and end-of-file or an error means it is gone.
         loop {
