@@ -302,8 +302,9 @@ impl Decoder {
     /// and the BOM state, but keeps the last event ID and the reconnection time, as the
     /// spec's reconnect does. Queued events stay queued.
     ///
-    /// The last event ID buffer starts the new stream holding the last event ID, as browsers
-    /// do, so an event without an `id` on the new connection keeps it.
+    /// The last event ID buffer starts the new stream holding the last event ID (as Chromium's
+    /// parser does; the spec's wording would start it empty), so an event without an `id` on
+    /// the new connection carries the ID the client resumed from rather than resetting it.
     ///
     /// ```
     /// use ssecast::Decoder;
