@@ -567,3 +567,13 @@ fn queue_order_when_never_emptied() {
         assert_eq!(event, &msg("message", &data(i), &i.to_string()));
     }
 }
+
+#[test]
+fn errors_display() {
+    let line: Box<dyn std::error::Error> = Box::new(DecodeError::LineTooLong { max: 8 });
+    assert_eq!(line.to_string(), "line longer than 8 bytes");
+    assert_eq!(
+        DecodeError::EventTooLarge { max: 5 }.to_string(),
+        "event larger than 5 bytes"
+    );
+}
