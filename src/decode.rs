@@ -151,6 +151,8 @@ pub struct Decoder {
     event_type: String,
     /// The last event ID buffer, set by `id` lines.
     id_buffer: String,
+    /// An `id` line was read since the last blank line.
+    id_set: bool,
     /// The last event ID string, set from the buffer when an event is dispatched.
     last_event_id: String,
     retry: Option<Millis>,
@@ -325,6 +327,7 @@ impl Decoder {
         self.data.clear();
         self.event_type.clear();
         self.id_buffer.clone_from(&self.last_event_id);
+        self.id_set = false;
     }
 
     /// Strips a byte order mark at the very start of the stream, even when it arrives in
@@ -457,6 +460,7 @@ impl Decoder {
             "id" if memchr::memchr(0, value.as_bytes()).is_none() => {
                 self.id_buffer.clear();
                 self.id_buffer.push_str(value);
+                self.id_set = true;
             }
             "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 // Saturates: a delay too long to count is as good as "never reconnect
@@ -473,7 +477,9 @@ impl Decoder {
 
     /// A blank line: the spec's "dispatch the event".
     fn dispatch(&mut self) {
-        if self.last_event_id != self.id_buffer {
+        // Only an `id` line changes the buffer, so only then can the two differ.
+        if self.id_set {
+            self.id_set = false;
             self.last_event_id.clone_from(&self.id_buffer);
         }
         if !self.discarding_event && !self.data.is_empty() {
