@@ -313,15 +313,20 @@ async fn serve_connection(app: &Arc<App>, info: &ConnInfo) {
 
 /// Reads and checks one request head, within [`HEADER_TIMEOUT`].
 async fn read_head(app: &App, socket: &Async<TcpStream>) -> Result<Head, HeadError> {
-    let mut bytes = Vec::with_capacity(1024);
+    let mut bytes = Vec::new();
+    // Bytes actually received: `bytes` has spare zeroes while a read is pending.
+    let mut received = 0;
     let reading = async {
-        let mut chunk = [0u8; 2048];
         // Bounded: every pass adds bytes, and the head is capped at MAX_HEAD.
         loop {
-            let n = (&*socket)
-                .read(&mut chunk)
-                .await
-                .map_err(|_| HeadError::Idle)?;
+            // Read straight into the buffer: no scratch array in the connection's task, which
+            // lives (at its largest state's size) as long as the connection.
+            let filled = bytes.len();
+            bytes.resize(filled + 1024, 0);
+            let read = (&*socket).read(&mut bytes[filled..]).await;
+            bytes.truncate(filled + *read.as_ref().unwrap_or(&0));
+            received = bytes.len();
+            let n = read.map_err(|_| HeadError::Idle)?;
             if n == 0 {
                 return Err(if bytes.is_empty() {
                     HeadError::Idle
@@ -332,8 +337,7 @@ async fn read_head(app: &App, socket: &Async<TcpStream>) -> Result<Head, HeadErr
                     )
                 });
             }
-            let scan_from = bytes.len().saturating_sub(3);
-            bytes.extend_from_slice(&chunk[..n]);
+            let scan_from = filled.saturating_sub(3);
             if let Some(end) = find(&bytes[scan_from..], b"\r\n\r\n") {
                 return Ok(scan_from + end + 4);
             }
@@ -357,7 +361,7 @@ async fn read_head(app: &App, socket: &Async<TcpStream>) -> Result<Head, HeadErr
     };
     let head_len = reading.or(timeout).await.map_err(|e| match e {
         // A request was begun but not finished in time.
-        HeadError::Idle if !bytes.is_empty() => refuse(
+        HeadError::Idle if received > 0 => refuse(
             StatusCode::RequestTimeout,
             "request head not received within 5 s",
         ),
