@@ -25,8 +25,9 @@
 //!
 //! 1. if a retained event of the subscribed topics has exactly that wire id, `p` is its `seq`
 //!    (the newest such event, should a publisher reuse ids);
-//! 2. otherwise, if the id is a decimal number `n` (canonical: no sign, no leading zero) below
-//!    the next `seq`, `p = n`: a hub-assigned id whose event is not in these topics' history;
+//! 2. otherwise, if the id is a decimal number `n` (canonical: no sign, no leading zero) from
+//!    `first_seq - 1` ([`HubConfig::first_seq`]) up to below the next `seq`, `p = n`: a
+//!    hub-assigned id whose event is not in these topics' history;
 //! 3. otherwise the id is unknown (for example from before a restart, or from the future).
 //!
 //! Every retained event of the subscribed topics with `seq > p` is queued, merged in `seq`
@@ -107,6 +108,12 @@ pub struct HubConfig {
     /// published topic without subscribers is forgotten, history included. Topics with
     /// subscribers are never forgotten (and are bounded by `max_subscribers`).
     pub max_topics: usize,
+    /// The `seq` of the first event this hub publishes (1). Hub-assigned ids below it were
+    /// given by another instance (before a restart, say), so a `Last-Event-ID` below
+    /// `first_seq - 1` is unknown, never mistaken for one of this hub's ids. A server that
+    /// keeps no history across restarts passes a number that grows across restarts (the
+    /// start time in microseconds, for instance) so that ids keep increasing.
+    pub first_seq: u64,
 }
 
 impl Default for HubConfig {
@@ -120,6 +127,7 @@ impl Default for HubConfig {
             history_bytes: 4 << 20,
             max_subscribers: 10_000,
             max_topics: 10_000,
+            first_seq: 1,
         }
     }
 }
@@ -381,6 +389,7 @@ impl Hub {
         #[allow(clippy::expect_used)]
         // Cannot fail: the constant has no CR or LF (and a unit test builds it).
         let missed_type = EventType::new(MISSED_EVENT_TYPE).expect("valid event type");
+        let next_seq = config.first_seq.max(1);
         Hub {
             retry_frame: config.retry.map(Frame::retry),
             ping_frame: Frame::comment(&ping),
@@ -394,7 +403,7 @@ impl Hub {
             topic_index: HashMap::new(),
             idle_topics: BTreeSet::new(),
             forgotten_seq: 0,
-            next_seq: 1,
+            next_seq,
             ready: VecDeque::new(),
             closed: VecDeque::new(),
             overflowed: Vec::new(),
@@ -530,7 +539,10 @@ impl Hub {
         };
         let number = canonical_u64(last);
         let exact = topics().filter_map(|t| find_wire_id(t, last, number)).max();
-        let position = exact.or(number.filter(|&n| n < self.next_seq));
+        // `first_seq - 1` is "nothing of this hub seen yet"; anything older is another
+        // instance's id.
+        let first = self.config.first_seq.max(1) - 1;
+        let position = exact.or(number.filter(|&n| first <= n && n < self.next_seq));
         let (after, missed) = match position {
             Some(p) => (p, topics().any(|t| t.evicted_seq > p)),
             None => (0, true),

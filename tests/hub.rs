@@ -1055,6 +1055,7 @@ fn config() -> impl Strategy<Value = HubConfig> {
                     history_bytes,
                     max_subscribers,
                     max_topics: 100,
+                    first_seq: 1,
                 }
             },
         )
@@ -1326,4 +1327,23 @@ proptest! {
         }
         prop_assert_eq!(hub.stats().dropped, 0);
     }
+}
+
+#[test]
+fn ids_of_an_earlier_instance_are_missed_not_resumed() {
+    // A hub restarted with a higher `first_seq` has published 1000..=1002; a client of the
+    // earlier instance saw 1001 there, which is a different event.
+    let mut sim = Sim::new(HubConfig {
+        first_seq: 1000,
+        ..quiet()
+    });
+    publish_n(&mut sim, "default", 3);
+    let s = sim.subscribe(&[], Some("5"));
+    assert_eq!(s.replay, Replay::Missed { replayed: 3 });
+    // `first_seq - 1` means "nothing of this hub yet": nothing was missed.
+    let s = sim.subscribe(&[], Some("999"));
+    assert_eq!(s.replay, Replay::Resumed { replayed: 3 });
+    let s = sim.subscribe(&[], Some("1001"));
+    assert_eq!(s.replay, Replay::Resumed { replayed: 1 });
+    assert_eq!(sim.frames(s.id), vec![ev("1002", "e3")]);
 }

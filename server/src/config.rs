@@ -126,6 +126,11 @@ impl ServeArgs {
             history_bytes: self.history_bytes,
             max_subscribers: self.max_subscribers,
             max_topics: self.max_topics,
+            // Ids keep increasing across restarts, and a client's id from an earlier run is
+            // never taken for one of this run's (see `HubConfig::first_seq`).
+            first_seq: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2)),
         }
     }
 
