@@ -200,6 +200,31 @@ impl fmt::Display for SubscribeError {
 
 impl std::error::Error for SubscribeError {}
 
+/// Why [`Hub::publish_at`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishAtError {
+    /// The event has no id; a caller-ordered event must carry its own.
+    NoId,
+    /// The topic already has an event at or after that position.
+    NotAfter {
+        /// The topic's newest `seq`.
+        last: u64,
+    },
+}
+
+impl fmt::Display for PublishAtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublishAtError::NoId => f.write_str("the event has no id"),
+            PublishAtError::NotAfter { last } => {
+                write!(f, "the topic already has an event at {last}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PublishAtError {}
+
 /// Why the hub wants a subscriber closed (see [`Hub::poll_close`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
@@ -610,7 +635,6 @@ impl Hub {
     pub fn publish(&mut self, topic: &Topic, event: Event, now: Millis) -> EventId {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.stats.published += 1;
         let (id, custom, frame) = match event.id() {
             Some(id) => (id.clone(), Some(id.clone()), Frame::event(&event)),
             None => {
@@ -619,7 +643,88 @@ impl Hub {
                 (id, None, frame)
             }
         };
+        self.publish_frame(topic, seq, id, custom, frame, now)
+    }
 
+    /// Publishes an event whose order was decided outside this hub (a log shared by several
+    /// hubs, such as a Redis Stream): like [`publish`](Hub::publish), but the position `seq`
+    /// is the caller's, and the event must carry its id. `seq` must be above every `seq`
+    /// published to `topic` so far ([`topic_last_seq`](Hub::topic_last_seq)); otherwise
+    /// nothing happens and [`PublishAtError::NotAfter`] says so, so delivering the same log
+    /// entry twice is harmless. Replay merges topics by `seq`, so the caller's numbering
+    /// must order events across topics too. The hub's own counter is left alone: a hub fed
+    /// this way should not also assign ids with `publish`.
+    ///
+    /// ```
+    /// use ssecast::{Event, EventId, Hub, HubConfig, Millis, PublishAtError, Topic};
+    ///
+    /// let mut hub = Hub::new(HubConfig { retry: None, ..HubConfig::default() });
+    /// let t = Topic::default();
+    /// let event = |id: &str| Event::new("x").with_id(EventId::new(id).unwrap());
+    /// assert!(hub.publish_at(&t, event("5-0"), 5_000_000, Millis(0)).is_ok());
+    /// assert_eq!(
+    ///     hub.publish_at(&t, event("5-0"), 5_000_000, Millis(1)),
+    ///     Err(PublishAtError::NotAfter { last: 5_000_000 })
+    /// );
+    /// assert_eq!(hub.topic_last_seq(&t), Some(5_000_000));
+    /// ```
+    pub fn publish_at(
+        &mut self,
+        topic: &Topic,
+        event: Event,
+        seq: u64,
+        now: Millis,
+    ) -> Result<EventId, PublishAtError> {
+        let Some(id) = event.id().cloned() else {
+            return Err(PublishAtError::NoId);
+        };
+        if let Some(last) = self.topic_last_seq(topic) {
+            if seq <= last {
+                return Err(PublishAtError::NotAfter { last });
+            }
+        }
+        let frame = Frame::event(&event);
+        Ok(self.publish_frame(topic, seq, id.clone(), Some(id), frame, now))
+    }
+
+    /// The `seq` of the newest event published to `topic`, if the hub knows the topic and
+    /// something was published to it.
+    pub fn topic_last_seq(&self, topic: &Topic) -> Option<u64> {
+        let &index = self.topic_index.get(topic)?;
+        let state = self.topics[index as usize].as_ref()?;
+        (state.last_published > 0).then_some(state.last_published)
+    }
+
+    /// How many subscribers follow `topic` now.
+    pub fn topic_subscribers(&self, topic: &Topic) -> usize {
+        self.topic_index
+            .get(topic)
+            .and_then(|&index| self.topics[index as usize].as_ref())
+            .map_or(0, |state| state.subs.len())
+    }
+
+    /// Records that events of `topic` up to `seq` may be missing from its history (it was
+    /// filled from a log that had let them go): a resume from a position before `seq` is
+    /// then [`Replay::Missed`]. Does nothing for a topic the hub does not know.
+    pub fn mark_evicted(&mut self, topic: &Topic, seq: u64) {
+        if let Some(&index) = self.topic_index.get(topic) {
+            if let Some(state) = self.topics[index as usize].as_mut() {
+                state.evicted_seq = state.evicted_seq.max(seq);
+            }
+        }
+    }
+
+    /// Keeps `frame` (event `seq`, wire id `id`) in the history of `topic` and queues it.
+    fn publish_frame(
+        &mut self,
+        topic: &Topic,
+        seq: u64,
+        id: EventId,
+        custom: Option<EventId>,
+        frame: Frame,
+        now: Millis,
+    ) -> EventId {
+        self.stats.published += 1;
         let index = match self.topic_index.get(topic) {
             Some(&index) => index,
             None => {

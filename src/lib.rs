@@ -85,7 +85,7 @@ pub use decode::{DecodeError, Decoder, Limits, MessageEvent};
 pub use encode::{encode, encode_comment, encode_retry, encoded_len, Frame};
 pub use event::{Comment, Event, EventId, EventType, FieldError, Millis, Topic};
 pub use hub::{
-    CloseReason, Hub, HubConfig, Replay, Stats, SubscribeError, Subscribed, SubscriberId,
-    MISSED_EVENT_TYPE,
+    CloseReason, Hub, HubConfig, PublishAtError, Replay, Stats, SubscribeError, Subscribed,
+    SubscriberId, MISSED_EVENT_TYPE,
 };
 pub use queue::{Overflow, Pushed, Queue, UnknownOverflow};

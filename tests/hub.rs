@@ -1347,3 +1347,88 @@ fn ids_of_an_earlier_instance_are_missed_not_resumed() {
     assert_eq!(s.replay, Replay::Resumed { replayed: 1 });
     assert_eq!(sim.frames(s.id), vec![ev("1002", "e3")]);
 }
+
+// ---------------------------------------------------------------- caller-ordered events
+
+impl Sim {
+    /// Publishes data `data` at position `seq` with wire id `id`, as a cluster node's log
+    /// reader would.
+    fn publish_at(
+        &mut self,
+        topic: &str,
+        id: &str,
+        seq: u64,
+    ) -> Result<String, ssecast::PublishAtError> {
+        let event = Event::new(format!("d{id}")).with_id(EventId::new(id).unwrap());
+        let result = self
+            .hub
+            .publish_at(&Topic::new(topic).unwrap(), event, seq, Millis(self.now));
+        self.drain();
+        result.map(|id| id.as_str().to_owned())
+    }
+}
+
+fn at(id: &str) -> String {
+    ev(id, &format!("d{id}"))
+}
+
+#[test]
+fn publish_at_keeps_the_callers_ids_and_refuses_old_positions() {
+    let mut sim = Sim::new(quiet());
+    let a = sim.sub(&["t"]);
+    assert_eq!(sim.publish_at("t", "10-0", 10_000_000), Ok("10-0".into()));
+    assert_eq!(sim.publish_at("t", "10-1", 10_000_001), Ok("10-1".into()));
+    // A second delivery of the same entry, or an older one, changes nothing.
+    let again = sim.publish_at("t", "10-1", 10_000_001);
+    assert_eq!(
+        again,
+        Err(ssecast::PublishAtError::NotAfter { last: 10_000_001 })
+    );
+    assert!(sim.publish_at("t", "9-0", 9_000_000).is_err());
+    let no_id = sim
+        .hub
+        .publish_at(&Topic::new("t").unwrap(), Event::new("x"), 11, Millis(0));
+    assert_eq!(no_id, Err(ssecast::PublishAtError::NoId));
+    assert_eq!(sim.frames(a), [at("10-0"), at("10-1")]);
+    assert_eq!(sim.hub.stats().published, 2);
+    assert_eq!(
+        sim.hub.topic_last_seq(&Topic::new("t").unwrap()),
+        Some(10_000_001)
+    );
+    assert_eq!(sim.hub.topic_last_seq(&Topic::new("u").unwrap()), None);
+    assert_eq!(sim.hub.topic_subscribers(&Topic::new("t").unwrap()), 1);
+    assert_eq!(sim.hub.topic_subscribers(&Topic::new("u").unwrap()), 0);
+}
+
+#[test]
+fn a_topic_filled_later_with_older_positions_replays_in_position_order() {
+    // Topic "b" is filled from the log after "a" already had live events: replay across
+    // both topics follows the caller's positions, not the order the hub was fed.
+    let mut sim = Sim::new(quiet());
+    sim.publish_at("a", "3-0", 3).unwrap();
+    sim.publish_at("a", "5-0", 5).unwrap();
+    sim.publish_at("b", "2-0", 2).unwrap();
+    sim.publish_at("b", "4-0", 4).unwrap();
+    sim.publish_at("b", "6-0", 6).unwrap();
+    let resumed = sim.subscribe(&["a", "b"], Some("3-0"));
+    assert_eq!(resumed.replay, Replay::Resumed { replayed: 3 });
+    assert_eq!(sim.frames(resumed.id), [at("4-0"), at("5-0"), at("6-0")]);
+}
+
+#[test]
+fn mark_evicted_makes_older_resumes_missed() {
+    let mut sim = Sim::new(quiet());
+    sim.publish_at("t", "7-0", 7).unwrap();
+    sim.publish_at("t", "8-0", 8).unwrap();
+    // The log had let go of what came before 7.
+    sim.hub.mark_evicted(&Topic::new("t").unwrap(), 6);
+    let old = sim.subscribe(&["t"], Some("5-0"));
+    assert_eq!(old.replay, Replay::Missed { replayed: 2 });
+    assert_eq!(sim.frames(old.id), [missed("5-0"), at("7-0"), at("8-0")]);
+    let recent = sim.subscribe(&["t"], Some("7-0"));
+    assert_eq!(recent.replay, Replay::Resumed { replayed: 1 });
+    assert_eq!(sim.frames(recent.id), [at("8-0")]);
+    // Unknown topics are left alone.
+    sim.hub.mark_evicted(&Topic::new("nope").unwrap(), 100);
+    assert_eq!(sim.hub.topic_last_seq(&Topic::new("nope").unwrap()), None);
+}
