@@ -4,6 +4,7 @@
 //! Rule (from the core's contract): after every input to the hub, drain its outputs
 //! ([`State::pump`]), under the same lock, so no wake-up is ever lost.
 
+use std::collections::VecDeque;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,6 +18,9 @@ use ssecast::{
 };
 
 use crate::config::ServeArgs;
+
+/// Streams [`App::run_waker`] wakes before it lets other tasks run.
+const WAKE_BATCH: usize = 32;
 
 /// Why a stream ended, for the `disconnected` metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +91,8 @@ pub(crate) struct State {
     timer_nudge: bool,
     /// Bodies to wake once the lock is released (so they do not wake into a held lock).
     to_wake: Vec<Waker>,
+    /// Streams with new frames, woken a batch at a time by [`App::run_waker`].
+    ready: VecDeque<Waker>,
 }
 
 impl State {
@@ -94,7 +100,7 @@ impl State {
     fn pump(&mut self) {
         while let Some(id) = self.hub.poll_ready() {
             if let Some(waker) = self.slot_mut(id).and_then(|slot| slot.waker.take()) {
-                self.to_wake.push(waker);
+                self.ready.push_back(waker);
             }
         }
         let mut to_wake = Vec::new();
@@ -164,6 +170,8 @@ pub(crate) struct App {
     start: Instant,
     timer_wake: async_channel::Sender<()>,
     timer_rx: async_channel::Receiver<()>,
+    ready_wake: async_channel::Sender<()>,
+    ready_rx: async_channel::Receiver<()>,
     pub(crate) counters: Counters,
     shutting_down: AtomicBool,
 }
@@ -172,6 +180,7 @@ impl App {
     pub(crate) fn new(args: ServeArgs) -> App {
         let hub = Hub::new(args.hub_config());
         let (timer_wake, timer_rx) = async_channel::bounded(1);
+        let (ready_wake, ready_rx) = async_channel::bounded(1);
         App {
             args,
             state: Mutex::new(State {
@@ -180,10 +189,13 @@ impl App {
                 timer_deadline: None,
                 timer_nudge: false,
                 to_wake: Vec::new(),
+                ready: VecDeque::new(),
             }),
             start: Instant::now(),
             timer_wake,
             timer_rx,
+            ready_wake,
+            ready_rx,
             counters: Counters::default(),
             shutting_down: AtomicBool::new(false),
         }
@@ -211,9 +223,14 @@ impl App {
         state.pump();
         let nudge = std::mem::take(&mut state.timer_nudge);
         let to_wake = std::mem::take(&mut state.to_wake);
+        let ready = !state.ready.is_empty();
         drop(state);
         for waker in to_wake {
             waker.wake();
+        }
+        if ready {
+            // Full means the waker task is already due: nothing lost.
+            let _ = self.ready_wake.try_send(());
         }
         if nudge {
             // Full means a nudge is already pending: nothing lost.
@@ -300,6 +317,7 @@ impl App {
         }
         self.finish(state);
         self.timer_wake.close();
+        self.ready_wake.close();
     }
 
     /// Runs keep-alives: sleeps until the hub's next deadline (or a nudge), lets time pass.
@@ -328,6 +346,32 @@ impl App {
             let mut state = self.lock();
             state.hub.handle_timeout(now);
             self.finish(state);
+        }
+    }
+
+    /// Wakes the streams that have new frames, [`WAKE_BATCH`] at a time, yielding between
+    /// batches. Waking all of a publish's subscribers at once would queue them all ahead of
+    /// the next request (the executor is FIFO), so a publisher would wait for the whole
+    /// fan-out; in batches, requests get in between, and a stream that waits longer finds
+    /// more frames queued and writes them in one go.
+    pub(crate) async fn run_waker(self: Arc<App>) {
+        let mut batch = Vec::with_capacity(WAKE_BATCH);
+        loop {
+            {
+                let mut state = self.lock();
+                let n = state.ready.len().min(WAKE_BATCH);
+                batch.extend(state.ready.drain(..n));
+            }
+            if batch.is_empty() {
+                if self.ready_rx.recv().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            for waker in batch.drain(..) {
+                waker.wake();
+            }
+            future::yield_now().await;
         }
     }
 
