@@ -17,6 +17,7 @@ use ssecast::{
     CloseReason, Event, EventId, Hub, Millis, SubscribeError, Subscribed, SubscriberId, Topic,
 };
 
+use crate::cluster::Cluster;
 use crate::config::ServeArgs;
 
 /// Streams [`App::run_waker`] wakes before it lets other tasks run.
@@ -174,14 +175,22 @@ pub(crate) struct App {
     ready_rx: async_channel::Receiver<()>,
     pub(crate) counters: Counters,
     shutting_down: AtomicBool,
+    /// The Redis link in cluster mode (`--redis`).
+    pub(crate) cluster: Option<Arc<Cluster>>,
 }
 
 impl App {
-    pub(crate) fn new(args: ServeArgs) -> App {
+    pub(crate) fn new(args: ServeArgs) -> std::io::Result<App> {
+        let cluster = match &args.redis {
+            Some(url) => Some(Arc::new(
+                Cluster::new(url, args.history).map_err(std::io::Error::other)?,
+            )),
+            None => None,
+        };
         let hub = Hub::new(args.hub_config());
         let (timer_wake, timer_rx) = async_channel::bounded(1);
         let (ready_wake, ready_rx) = async_channel::bounded(1);
-        App {
+        Ok(App {
             args,
             state: Mutex::new(State {
                 hub,
@@ -198,7 +207,8 @@ impl App {
             ready_rx,
             counters: Counters::default(),
             shutting_down: AtomicBool::new(false),
-        }
+            cluster,
+        })
     }
 
     /// Milliseconds since the server started: the hub's clock.
@@ -244,6 +254,18 @@ impl App {
         let id = state.hub.publish(topic, event, now);
         self.finish(state);
         id
+    }
+
+    /// Publishes events ordered elsewhere (see [`Hub::publish_at`]), oldest first; those the
+    /// hub already has are skipped.
+    pub(crate) fn publish_at(&self, topic: &Topic, events: Vec<(u64, Event)>) {
+        let now = self.now();
+        let mut state = self.lock();
+        for (seq, event) in events {
+            // A refusal is an entry delivered twice (seeding and reading overlap): skip it.
+            let _ = state.hub.publish_at(topic, event, seq, now);
+        }
+        self.finish(state);
     }
 
     pub(crate) fn subscribe(
@@ -383,7 +405,17 @@ impl App {
         while !self.is_shutting_down() {
             ticks.next().await;
             n += 1;
-            self.publish(&topic, Event::new(format!("tick {n}")));
+            let event = Event::new(format!("tick {n}"));
+            match &self.cluster {
+                Some(cluster) => {
+                    if let Err(e) = cluster.publish(&topic, &event).await {
+                        log::warn!("tick {n} not published: {e}");
+                    }
+                }
+                None => {
+                    self.publish(&topic, event);
+                }
+            }
         }
     }
 

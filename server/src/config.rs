@@ -112,6 +112,11 @@ pub struct ServeArgs {
     /// Executor threads (`0`: one per CPU).
     #[arg(long, env = "SSECAST_THREADS", default_value_t = 0)]
     pub threads: usize,
+
+    /// Cluster mode: share events with other nodes through Redis Streams at this URL
+    /// (`redis://HOST:PORT`). Event ids become stream ids, the same on every node.
+    #[arg(long, env = "SSECAST_REDIS", value_parser = parse_redis_url)]
+    pub redis: Option<String>,
 }
 
 impl ServeArgs {
@@ -177,6 +182,15 @@ pub struct PublishArgs {
 fn nonzero_millis(d: Duration) -> Option<Millis> {
     let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     (ms > 0).then_some(Millis(ms))
+}
+
+fn parse_redis_url(s: &str) -> Result<String, String> {
+    if !s.starts_with("redis://") {
+        return Err(format!("{s:?}: expected redis://HOST:PORT"));
+    }
+    redis::Client::open(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("{s:?}: {e}"))
 }
 
 fn parse_overflow(s: &str) -> Result<Overflow, String> {

@@ -47,7 +47,7 @@ pub fn run(args: ServeArgs, on_listening: impl FnOnce(SocketAddr)) -> io::Result
         n => n,
     };
     let tick = args.tick;
-    let app = Arc::new(App::new(args));
+    let app = Arc::new(App::new(args)?);
     let ex = Arc::new(smol::Executor::new());
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
     let mut workers = Vec::new();
@@ -88,6 +88,10 @@ pub fn run(args: ServeArgs, on_listening: impl FnOnce(SocketAddr)) -> io::Result
     }
     smol::block_on(drive(&ex, async {
         ex.spawn(Arc::clone(&app).run_timer()).detach();
+        if let Some(cluster) = &app.cluster {
+            ex.spawn(Arc::clone(cluster).run_reader(Arc::clone(&app)))
+                .detach();
+        }
         ex.spawn(Arc::clone(&app).run_waker()).detach();
         if !tick.is_zero() {
             ex.spawn(Arc::clone(&app).run_ticker(tick)).detach();

@@ -8,6 +8,7 @@
 mod app;
 pub mod bench;
 mod client;
+mod cluster;
 mod config;
 mod conn;
 mod routes;

@@ -36,7 +36,7 @@ pub(crate) async fn handle(app: &Arc<App>, mut req: Request, conn: &ConnInfo) ->
     let method = req.method();
     let mut res = match path.as_str() {
         "/events" => match method {
-            Method::Get => events(app, &req, conn),
+            Method::Get => events(app, &req, conn).await,
             Method::Options => preflight("GET, OPTIONS", origin.is_some()),
             _ => not_allowed("GET, OPTIONS"),
         },
@@ -119,7 +119,7 @@ fn query_values<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = Str
         .map(|(_, v)| v.into_owned())
 }
 
-fn events(app: &Arc<App>, req: &Request, conn: &ConnInfo) -> Response {
+async fn events(app: &Arc<App>, req: &Request, conn: &ConnInfo) -> Response {
     if app.is_shutting_down() {
         return text(StatusCode::ServiceUnavailable, "shutting down");
     }
@@ -139,6 +139,19 @@ fn events(app: &Arc<App>, req: &Request, conn: &ConnInfo) -> Response {
     let last_id = match req.header("Last-Event-ID") {
         Some(values) => Some(values.last().as_str().to_owned()),
         None => query_values(req, "last_event_id").next(),
+    };
+    // Cluster mode: the node follows these topics (their history seeded from Redis) before
+    // the hub replays to this subscriber; the guard keeps them followed until it is in.
+    let _preparing = match &app.cluster {
+        Some(cluster) => match cluster.prepare(app, &topics, last_id.is_some()).await {
+            Ok(guard) => Some(guard),
+            Err(e) => {
+                let mut res = text(StatusCode::ServiceUnavailable, e);
+                res.insert_header("Retry-After", fastrand::u32(1..=5).to_string());
+                return res;
+            }
+        },
+        None => None,
     };
     let subscribed = match app.subscribe(&topics, last_id.as_deref(), Some(conn.socket.clone())) {
         Ok(subscribed) => subscribed,
@@ -283,6 +296,11 @@ async fn try_publish(
     if let Some(t) = fields.event {
         event = event.with_type(EventType::new(t).map_err(|e| Refused::bad(format!("event {e}")))?);
     }
+    if fields.id.is_some() && app.cluster.is_some() {
+        return Err(Refused::bad(
+            "id cannot be set in cluster mode: Redis assigns every event its stream id",
+        ));
+    }
     if let Some(id) = fields.id {
         // An empty id would reset the subscribers' last event ID and break their resume.
         if id.is_empty() {
@@ -298,7 +316,14 @@ async fn try_publish(
     if let Some(ms) = fields.retry {
         event = event.with_retry(Millis(ms));
     }
-    Ok(app.publish(&topic, event))
+    match &app.cluster {
+        // Acknowledged only once Redis has it; the node's reader delivers it locally.
+        Some(cluster) => cluster
+            .publish(&topic, &event)
+            .await
+            .map_err(|e| Refused(StatusCode::ServiceUnavailable, e.to_string())),
+        None => Ok(app.publish(&topic, event)),
+    }
 }
 
 /// Who may publish: with a token, whoever presents it; without one, loopback peers only.
@@ -428,6 +453,9 @@ fn metrics(app: &App) -> Response {
         "Requests answered with a 4xx status.",
         &[("", c.bad_requests.load(Ordering::Relaxed))],
     );
+    if let Some(cluster) = &app.cluster {
+        crate::cluster::metrics(cluster, &mut metric);
+    }
     let mut res = Response::new(StatusCode::Ok);
     res.set_body(out);
     res.insert_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");

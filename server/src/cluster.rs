@@ -1,0 +1,657 @@
+//! Cluster mode (`--redis redis://HOST:PORT`): several nodes share events through one Redis
+//! Stream per topic, `ssecast:<topic>`.
+//!
+//! - A publish on any node is an `XADD ... MAXLEN ~ <len> *`; the stream id Redis assigns
+//!   (`<ms>-<n>`) is the event's id on every node, and the reply to the publisher.
+//! - Each node follows the topics it has subscribers for: when a topic gets its first local
+//!   subscriber, the node seeds the hub's history from the stream's newest entries
+//!   (`XREVRANGE`), then one reader task per node reads every followed stream after the last
+//!   id it holds (`XREAD BLOCK`) and hands each entry to the hub with
+//!   [`ssecast::Hub::publish_at`], its position derived from the stream id. So every node
+//!   keeps the streams' order, a duplicate delivery is refused by the hub, and a
+//!   `Last-Event-ID` from any node resumes from the same place on this one (the hub's own
+//!   replay, over a history that mirrors the stream).
+//! - Faults: a publish that Redis does not acknowledge answers 503 (nothing is acknowledged
+//!   that is not in the stream); the reader reconnects with backoff and reads on from the
+//!   last id each topic holds, so nothing published meanwhile is skipped; streams already
+//!   open are untouched and keep their keep-alives. A subscription that needs a topic seeded
+//!   while Redis is down answers 503 with a Retry-After.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_io::Timer;
+use futures_lite::future;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Value};
+use ssecast::{Event, EventId, EventType, Millis, Topic};
+
+use crate::app::App;
+
+/// How long the reader's `XREAD` blocks before it looks at the followed topics again.
+const BLOCK: Duration = Duration::from_secs(1);
+/// Entries taken per `XREAD` and per stream; the reader loops for more.
+const READ_COUNT: usize = 1_000;
+/// Streams keep at least this many entries, whatever `--history` says, so that a reader
+/// that falls briefly behind still finds what it has not read.
+const MIN_STREAM_LEN: usize = 1_000;
+/// Stream ids `<ms>-<n>` become hub positions `ms * SEQ_SCALE + n`.
+const SEQ_SCALE: u64 = 1_000_000;
+
+/// Why Redis could not do what was asked.
+#[derive(Debug)]
+pub(crate) struct ClusterError(String);
+
+impl fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "redis unavailable: {}", self.0)
+    }
+}
+
+impl std::error::Error for ClusterError {}
+
+impl From<redis::RedisError> for ClusterError {
+    fn from(e: redis::RedisError) -> ClusterError {
+        ClusterError(e.to_string())
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct ClusterCounters {
+    pub(crate) appended: AtomicU64,
+    pub(crate) publish_failed: AtomicU64,
+    pub(crate) read: AtomicU64,
+    pub(crate) bad_entries: AtomicU64,
+    pub(crate) connects: AtomicU64,
+}
+
+/// A topic this node follows.
+#[derive(Debug, Default)]
+struct Follow {
+    /// Subscriptions being set up for it: it is not dropped while one is.
+    pending: u32,
+    /// Its history was seeded from the stream, so the reader may read it.
+    seeded: bool,
+}
+
+/// The Redis side of one node.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    client: redis::Client,
+    config: AsyncConnectionConfig,
+    /// Publishes and seeding share one multiplexed connection; `None` after an error, so the
+    /// next use reconnects.
+    conn: Mutex<Option<MultiplexedConnection>>,
+    follows: Mutex<HashMap<Topic, Follow>>,
+    /// The reader connection's `CLIENT ID` (0: none), to unblock its `XREAD` when the
+    /// followed topics change.
+    reader_id: AtomicI64,
+    wake_tx: async_channel::Sender<()>,
+    wake_rx: async_channel::Receiver<()>,
+    up: AtomicBool,
+    /// Entries fetched when a topic is seeded (the hub's history size).
+    seed_count: usize,
+    stream_len: usize,
+    pub(crate) counters: ClusterCounters,
+}
+
+impl Cluster {
+    /// A cluster link to `url` (`redis://HOST:PORT[/DB]`); connects on first use.
+    pub(crate) fn new(url: &str, history: usize) -> Result<Cluster, ClusterError> {
+        let client = redis::Client::open(url)?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            // Longer than the reader's BLOCK, so only a silent server times out.
+            .set_response_timeout(Some(BLOCK + Duration::from_secs(4)));
+        let (wake_tx, wake_rx) = async_channel::bounded(1);
+        Ok(Cluster {
+            client,
+            config,
+            conn: Mutex::new(None),
+            follows: Mutex::new(HashMap::new()),
+            reader_id: AtomicI64::new(0),
+            wake_tx,
+            wake_rx,
+            up: AtomicBool::new(false),
+            seed_count: history.max(1),
+            stream_len: history.max(MIN_STREAM_LEN),
+            counters: ClusterCounters::default(),
+        })
+    }
+
+    /// Whether the reader's link to Redis is up.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Topics followed now.
+    pub(crate) fn followed(&self) -> usize {
+        self.follows().len()
+    }
+
+    fn follows(&self) -> MutexGuard<'_, HashMap<Topic, Follow>> {
+        // A panic elsewhere must not stop the cluster link; the map stays consistent.
+        self.follows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn conn_slot(&self) -> MutexGuard<'_, Option<MultiplexedConnection>> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn conn(&self) -> Result<MultiplexedConnection, ClusterError> {
+        if let Some(conn) = self.conn_slot().clone() {
+            return Ok(conn);
+        }
+        let conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        *self.conn_slot() = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Runs `cmd` on the shared connection, dropping the connection if it failed.
+    async fn query(&self, cmd: &redis::Cmd) -> Result<Value, ClusterError> {
+        let mut conn = self.conn().await?;
+        match cmd.query_async::<Value>(&mut conn).await {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                // Whatever went wrong, the next command connects afresh: cheap, and it never
+                // reuses a connection left mid-reply.
+                *self.conn_slot() = None;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Appends `event` to the topic's stream; its id is the stream id Redis assigned.
+    pub(crate) async fn publish(
+        &self,
+        topic: &Topic,
+        event: &Event,
+    ) -> Result<EventId, ClusterError> {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(stream_key(topic))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.stream_len)
+            .arg("*")
+            .arg("data")
+            .arg(event.data());
+        if let Some(t) = event.event_type() {
+            cmd.arg("event").arg(t.as_str());
+        }
+        if let Some(retry) = event.retry() {
+            cmd.arg("retry").arg(retry.0);
+        }
+        let reply = self.query(&cmd).await.inspect_err(|_| {
+            self.counters.publish_failed.fetch_add(1, Ordering::Relaxed);
+        })?;
+        let id = match reply {
+            Value::BulkString(b) => String::from_utf8(b).ok(),
+            Value::SimpleString(s) => Some(s),
+            _ => None,
+        }
+        .and_then(|s| EventId::new(s).ok())
+        .ok_or_else(|| {
+            self.counters.publish_failed.fetch_add(1, Ordering::Relaxed);
+            ClusterError("XADD gave no stream id".into())
+        })?;
+        self.counters.appended.fetch_add(1, Ordering::Relaxed);
+        Ok(id)
+    }
+
+    /// Makes sure this node follows `topics` before a subscription to them starts (seeding
+    /// the history of topics it did not follow), and, for a resume, brings their history up
+    /// to date with the streams so the client's last id is found even if this node's reader
+    /// is a little behind. The topics stay followed at least while the returned guard lives.
+    pub(crate) async fn prepare(
+        self: &Arc<Self>,
+        app: &App,
+        topics: &[Topic],
+        resume: bool,
+    ) -> Result<Preparing, ClusterError> {
+        let topics: Vec<Topic> = if topics.is_empty() {
+            vec![Topic::default()]
+        } else {
+            topics.to_vec()
+        };
+        let mut to_seed = Vec::new();
+        let mut to_catch_up = Vec::new();
+        {
+            let mut follows = self.follows();
+            for topic in &topics {
+                let follow = follows.entry(topic.clone()).or_default();
+                follow.pending += 1;
+                if follow.seeded {
+                    to_catch_up.push(topic.clone());
+                } else {
+                    to_seed.push(topic.clone());
+                }
+            }
+        }
+        let guard = Preparing {
+            cluster: Arc::clone(self),
+            topics,
+        };
+        for topic in &to_seed {
+            self.seed(app, topic).await?;
+            if let Some(follow) = self.follows().get_mut(topic) {
+                follow.seeded = true;
+            }
+        }
+        if !to_seed.is_empty() {
+            self.wake_reader().await;
+        }
+        if resume {
+            for topic in &to_catch_up {
+                // Best effort: the reader delivers the same entries soon anyway.
+                if let Err(e) = self.catch_up(app, topic).await {
+                    log::debug!("catching up {topic} for a resume: {e}");
+                }
+            }
+        }
+        Ok(guard)
+    }
+
+    /// Fills the hub's history of `topic` with the stream's newest entries.
+    async fn seed(&self, app: &App, topic: &Topic) -> Result<(), ClusterError> {
+        let mut cmd = redis::cmd("XREVRANGE");
+        cmd.arg(stream_key(topic))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(self.seed_count);
+        let reply = self.query(&cmd).await?;
+        let mut entries = self.entries(reply);
+        entries.reverse();
+        let full = entries.len() >= self.seed_count;
+        let oldest = entries.first().map(|(seq, _)| *seq);
+        let previous = app.lock().hub.topic_last_seq(topic).unwrap_or(0);
+        self.deliver(app, topic, entries);
+        if let Some(oldest) = oldest {
+            if full && oldest > previous + 1 {
+                // The stream may hold older entries than those fetched, or have let some go
+                // since this node last read it: a resume from before them is a miss.
+                app.lock().hub.mark_evicted(topic, oldest - 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers what the stream holds after the hub's newest event of `topic`.
+    async fn catch_up(&self, app: &App, topic: &Topic) -> Result<(), ClusterError> {
+        let after = app.lock().hub.topic_last_seq(topic).unwrap_or(0);
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(stream_key(topic))
+            .arg(format!("({}", stream_id(after)))
+            .arg("+")
+            .arg("COUNT")
+            .arg(READ_COUNT);
+        let reply = self.query(&cmd).await?;
+        let entries = self.entries(reply);
+        self.deliver(app, topic, entries);
+        Ok(())
+    }
+
+    /// Hands entries of `topic`, oldest first, to the hub; those it has already are refused
+    /// there.
+    fn deliver(&self, app: &App, topic: &Topic, entries: Vec<(u64, Event)>) {
+        if !entries.is_empty() {
+            app.publish_at(topic, entries);
+        }
+    }
+
+    /// Lets the reader see a change of the followed topics now rather than after its BLOCK.
+    async fn wake_reader(&self) {
+        // Full means a wake-up is already pending.
+        let _ = self.wake_tx.try_send(());
+        let id = self.reader_id.load(Ordering::Relaxed);
+        if id != 0 {
+            let mut cmd = redis::cmd("CLIENT");
+            cmd.arg("UNBLOCK").arg(id);
+            if let Err(e) = self.query(&cmd).await {
+                log::debug!("could not unblock the reader: {e}");
+            }
+        }
+    }
+
+    /// Entries of an `XRANGE`-shaped reply as (position, event); malformed ones are counted
+    /// and logged, never delivered.
+    fn entries(&self, reply: Value) -> Vec<(u64, Event)> {
+        let mut out = Vec::new();
+        for entry in list(reply) {
+            match parse_entry(entry) {
+                Ok(parsed) => out.push(parsed),
+                Err(reason) => {
+                    self.counters.bad_entries.fetch_add(1, Ordering::Relaxed);
+                    log::warn!("skipping a stream entry: {reason}");
+                }
+            }
+        }
+        out
+    }
+
+    /// The reader task: reconnects with backoff for as long as the server runs.
+    pub(crate) async fn run_reader(self: Arc<Self>, app: Arc<App>) {
+        let mut backoff = Duration::from_millis(100);
+        while !app.is_shutting_down() {
+            match self.read(&app).await {
+                Ok(()) => return,
+                Err(e) => {
+                    if self.up.swap(false, Ordering::Relaxed) {
+                        log::warn!("redis link down: {e}");
+                        backoff = Duration::from_millis(100);
+                    } else {
+                        log::debug!("redis still unreachable: {e}");
+                    }
+                    self.reader_id.store(0, Ordering::Relaxed);
+                    // The shared connection most likely broke too: the next publish
+                    // connects afresh instead of failing on it once Redis is back.
+                    *self.conn_slot() = None;
+                }
+            }
+            Timer::after(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Reads the followed streams until an error, or until the server shuts down (`Ok`).
+    async fn read(&self, app: &App) -> Result<(), ClusterError> {
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        let id: i64 = redis::cmd("CLIENT")
+            .arg("ID")
+            .query_async(&mut conn)
+            .await?;
+        self.reader_id.store(id, Ordering::Relaxed);
+        self.counters.connects.fetch_add(1, Ordering::Relaxed);
+        if !self.up.swap(true, Ordering::Relaxed) {
+            log::info!("redis link up");
+        }
+        while !app.is_shutting_down() {
+            let cursors = self.cursors(app);
+            if cursors.is_empty() {
+                let wake = async {
+                    let _ = self.wake_rx.recv().await;
+                };
+                future::or(wake, async {
+                    Timer::after(BLOCK).await;
+                })
+                .await;
+                continue;
+            }
+            // Drained so that a wake-up sent before this read does not cut the next one short.
+            let _ = self.wake_rx.try_recv();
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT")
+                .arg(READ_COUNT)
+                .arg("BLOCK")
+                .arg(BLOCK.as_millis() as u64)
+                .arg("STREAMS");
+            for (topic, _) in &cursors {
+                cmd.arg(stream_key(topic));
+            }
+            for (_, after) in &cursors {
+                cmd.arg(stream_id(*after));
+            }
+            let reply: Value = cmd.query_async(&mut conn).await?;
+            self.deliver_read(app, reply);
+        }
+        Ok(())
+    }
+
+    /// The seeded topics to read, with the position each is at; drops topics that have no
+    /// subscriber and none on the way.
+    fn cursors(&self, app: &App) -> Vec<(Topic, u64)> {
+        let mut follows = self.follows();
+        let state = app.lock();
+        follows.retain(|topic, f| f.pending > 0 || state.hub.topic_subscribers(topic) > 0);
+        follows
+            .iter()
+            .filter(|(_, f)| f.seeded)
+            .map(|(topic, _)| (topic.clone(), state.hub.topic_last_seq(topic).unwrap_or(0)))
+            .collect()
+    }
+
+    /// Delivers an `XREAD` reply: per stream, in stream order.
+    fn deliver_read(&self, app: &App, reply: Value) {
+        for (key, entries) in pairs(reply) {
+            let Some(topic) = as_string(key)
+                .as_deref()
+                .and_then(|k| k.strip_prefix(KEY_PREFIX))
+                .and_then(|name| Topic::new(name).ok())
+            else {
+                self.counters.bad_entries.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let entries = self.entries(entries);
+            self.counters
+                .read
+                .fetch_add(entries.len() as u64, Ordering::Relaxed);
+            self.deliver(app, &topic, entries);
+        }
+    }
+}
+
+/// Writes one metric: name, type, help, and its samples (labels, value).
+pub(crate) type MetricSink<'a> = dyn FnMut(&str, &str, &str, &[(&str, u64)]) + 'a;
+
+/// Appends the cluster's samples to `/metrics`.
+pub(crate) fn metrics(cluster: &Cluster, metric: &mut MetricSink<'_>) {
+    let c = &cluster.counters;
+    let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+    metric(
+        "redis_up",
+        "gauge",
+        "1 while the node's reader is connected to Redis.",
+        &[("", u64::from(cluster.is_up()))],
+    );
+    metric(
+        "redis_followed_topics",
+        "gauge",
+        "Topics this node reads from Redis.",
+        &[("", cluster.followed() as u64)],
+    );
+    metric(
+        "redis_appended_total",
+        "counter",
+        "Events appended to Redis streams by this node.",
+        &[("", load(&c.appended))],
+    );
+    metric(
+        "redis_publish_failures_total",
+        "counter",
+        "Publishes answered 503 because Redis did not take them.",
+        &[("", load(&c.publish_failed))],
+    );
+    metric(
+        "redis_read_total",
+        "counter",
+        "Stream entries read from Redis.",
+        &[("", load(&c.read))],
+    );
+    metric(
+        "redis_bad_entries_total",
+        "counter",
+        "Stream entries skipped as malformed.",
+        &[("", load(&c.bad_entries))],
+    );
+    metric(
+        "redis_connects_total",
+        "counter",
+        "Reader connections made to Redis.",
+        &[("", load(&c.connects))],
+    );
+}
+
+/// Keeps topics followed while a subscription to them is set up; drop it once the hub has
+/// the subscriber.
+#[derive(Debug)]
+pub(crate) struct Preparing {
+    cluster: Arc<Cluster>,
+    topics: Vec<Topic>,
+}
+
+impl Drop for Preparing {
+    fn drop(&mut self) {
+        let mut follows = self.cluster.follows();
+        for topic in &self.topics {
+            if let Some(follow) = follows.get_mut(topic) {
+                follow.pending = follow.pending.saturating_sub(1);
+            }
+        }
+    }
+}
+
+const KEY_PREFIX: &str = "ssecast:";
+
+fn stream_key(topic: &Topic) -> String {
+    format!("{KEY_PREFIX}{}", topic.as_str())
+}
+
+/// The stream id of hub position `seq` (`0-0` for 0: before everything).
+fn stream_id(seq: u64) -> String {
+    format!("{}-{}", seq / SEQ_SCALE, seq % SEQ_SCALE)
+}
+
+/// The hub position of stream id `<ms>-<n>`: ordered as the ids are, for any `n` below
+/// a million per millisecond.
+fn seq_of(id: &str) -> Option<u64> {
+    let (ms, n) = id.split_once('-')?;
+    let ms: u64 = ms.parse().ok()?;
+    let n: u64 = n.parse().ok()?;
+    if n >= SEQ_SCALE {
+        return None;
+    }
+    ms.checked_mul(SEQ_SCALE)?.checked_add(n)
+}
+
+fn as_string(value: Value) -> Option<String> {
+    match value {
+        Value::BulkString(b) => String::from_utf8(b).ok(),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The items of an array reply (nothing for nil or anything else).
+fn list(value: Value) -> Vec<Value> {
+    match value {
+        Value::Array(items) | Value::Set(items) => items,
+        _ => Vec::new(),
+    }
+}
+
+/// The (key, value) pairs of a map reply, or of an array of two-element arrays (RESP2).
+fn pairs(value: Value) -> Vec<(Value, Value)> {
+    match value {
+        Value::Map(pairs) => pairs,
+        other => list(other)
+            .into_iter()
+            .filter_map(|pair| {
+                let mut it = list(pair).into_iter();
+                Some((it.next()?, it.next()?))
+            })
+            .collect(),
+    }
+}
+
+/// One stream entry, `[id, [field, value, ...]]`, as a position and an event.
+fn parse_entry(entry: Value) -> Result<(u64, Event), String> {
+    let mut parts = list(entry).into_iter();
+    let id = parts.next().and_then(as_string).ok_or("no id")?;
+    let seq = seq_of(&id).ok_or_else(|| format!("{id:?} is not a stream id"))?;
+    let event_id = EventId::new(id.clone()).map_err(|e| format!("{id}: id {e}"))?;
+    let mut fields = list(parts.next().unwrap_or(Value::Nil)).into_iter();
+    let (mut data, mut event_type, mut retry) = (None, None, None);
+    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+        let (Some(name), Some(value)) = (as_string(name), as_string(value)) else {
+            return Err(format!("{id}: a field is not UTF-8"));
+        };
+        match name.as_str() {
+            "data" => data = Some(value),
+            "event" => {
+                event_type = Some(EventType::new(value).map_err(|e| format!("{id}: event {e}"))?)
+            }
+            "retry" => {
+                retry = Some(
+                    value
+                        .parse::<u64>()
+                        .map_err(|e| format!("{id}: retry {e}"))?,
+                )
+            }
+            _ => {}
+        }
+    }
+    let mut event =
+        Event::new(data.ok_or_else(|| format!("{id}: no data field"))?).with_id(event_id);
+    if let Some(t) = event_type {
+        event = event.with_type(t);
+    }
+    if let Some(ms) = retry {
+        event = event.with_retry(Millis(ms));
+    }
+    Ok((seq, event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_and_positions_map_both_ways_in_order() {
+        for (id, seq) in [
+            ("0-0", Some(0)),
+            ("1-0", Some(1_000_000)),
+            ("1700000000123-7", Some(1_700_000_000_123_000_007)),
+        ] {
+            assert_eq!(seq_of(id), seq, "{id}");
+            assert_eq!(stream_id(seq.unwrap()), id);
+        }
+        for bad in [
+            "",
+            "1",
+            "1-",
+            "-1",
+            "a-1",
+            "1-1000000",
+            "18446744073709551615-0",
+        ] {
+            assert_eq!(seq_of(bad), None, "{bad:?}");
+        }
+        assert!(seq_of("5-999999") < seq_of("6-0"));
+    }
+
+    #[test]
+    fn entries_become_events_or_are_refused() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let entry = |id: &str, fields: &[&str]| {
+            Value::Array(vec![
+                bulk(id),
+                Value::Array(fields.iter().map(|f| bulk(f)).collect()),
+            ])
+        };
+        let (seq, event) = parse_entry(entry(
+            "2-1",
+            &["data", "hi\nthere", "event", "note", "retry", "50"],
+        ))
+        .unwrap();
+        assert_eq!(seq, 2_000_001);
+        assert_eq!(event.id().map(EventId::as_str), Some("2-1"));
+        assert_eq!(event.data(), "hi\nthere");
+        assert_eq!(event.event_type().map(EventType::as_str), Some("note"));
+        assert_eq!(event.retry(), Some(Millis(50)));
+        assert!(parse_entry(entry("2-1", &["event", "x"])).is_err());
+        assert!(parse_entry(entry("2-1", &["data", "x", "event", "a\nb"])).is_err());
+        assert!(parse_entry(entry("2-1", &["data", "x", "retry", "soon"])).is_err());
+        assert!(parse_entry(entry("nope", &["data", "x"])).is_err());
+        assert!(parse_entry(Value::Nil).is_err());
+    }
+}
