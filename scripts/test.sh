@@ -7,6 +7,8 @@ export CARGO_TERM_COLOR=never RUST_LIB_BACKTRACE=0
 
 step "format" cargo fmt --all --check
 step "clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The cluster tests start their own redis-server on a free loopback port.
+step "redis-server from Debian (for the cluster tests)" apt_install redis-server
 step "tests (core and server, over real sockets)" cargo test --workspace
 step "core builds for wasm32" bash -c '. scripts/lib.sh; ensure_wasm_target; cargo build -p ssecast --target wasm32-unknown-unknown --quiet'
 step "fuzz the decoder" scripts/fuzz.sh 60
