@@ -19,6 +19,7 @@ use ssecast::{
 
 use crate::cluster::Cluster;
 use crate::config::ServeArgs;
+use crate::store::Store;
 
 /// Streams [`App::run_waker`] wakes before it lets other tasks run.
 const WAKE_BATCH: usize = 32;
@@ -177,6 +178,8 @@ pub(crate) struct App {
     shutting_down: AtomicBool,
     /// The Redis link in cluster mode (`--redis`).
     pub(crate) cluster: Option<Arc<Cluster>>,
+    /// The on-disk history (`--data-dir`).
+    store: Option<Arc<Store>>,
 }
 
 impl App {
@@ -187,7 +190,13 @@ impl App {
             )),
             None => None,
         };
-        let hub = Hub::new(args.hub_config());
+        let (hub, store) = match &args.data_dir {
+            Some(dir) => {
+                let (hub, store) = crate::store::restore(dir, &args)?;
+                (hub, Some(store))
+            }
+            None => (Hub::new(args.hub_config()), None),
+        };
         let (timer_wake, timer_rx) = async_channel::bounded(1);
         let (ready_wake, ready_rx) = async_channel::bounded(1);
         Ok(App {
@@ -208,6 +217,7 @@ impl App {
             counters: Counters::default(),
             shutting_down: AtomicBool::new(false),
             cluster,
+            store,
         })
     }
 
@@ -249,11 +259,35 @@ impl App {
     }
 
     pub(crate) fn publish(&self, topic: &Topic, event: Event) -> EventId {
+        self.publish_logged(topic, event).0
+    }
+
+    /// Publishes and, with `--data-dir`, appends the event to the on-disk log under the hub
+    /// lock (so the log is in id order); returns the ticket to wait for.
+    fn publish_logged(&self, topic: &Topic, event: Event) -> (EventId, Option<u64>) {
+        let logged = self.store.as_ref().map(|store| (store, event.clone()));
         let now = self.now();
         let mut state = self.lock();
         let id = state.hub.publish(topic, event, now);
+        let ticket = logged.map(|(store, event)| {
+            let seq = state.hub.topic_last_seq(topic).unwrap_or(0);
+            store.append(topic, seq, &event)
+        });
         self.finish(state);
-        id
+        (id, ticket)
+    }
+
+    /// Publishes and answers once the event is on disk (with `--data-dir`; at once without).
+    pub(crate) async fn publish_durable(
+        &self,
+        topic: &Topic,
+        event: Event,
+    ) -> Result<EventId, String> {
+        let (id, ticket) = self.publish_logged(topic, event);
+        if let (Some(store), Some(ticket)) = (&self.store, ticket) {
+            store.durable(ticket).await?;
+        }
+        Ok(id)
     }
 
     /// Publishes events ordered elsewhere (see [`Hub::publish_at`]), oldest first; those the

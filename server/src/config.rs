@@ -117,6 +117,12 @@ pub struct ServeArgs {
     /// (`redis://HOST:PORT`). Event ids become stream ids, the same on every node.
     #[arg(long, env = "SSECAST_REDIS", value_parser = parse_redis_url)]
     pub redis: Option<String>,
+
+    /// Keep the replay history in this directory, so a restarted server replays what
+    /// reconnecting clients missed and its ids continue. A publish is answered once its
+    /// event is on disk. (In cluster mode the history lives in Redis.)
+    #[arg(long, env = "SSECAST_DATA_DIR", conflicts_with = "redis")]
+    pub data_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {

@@ -12,6 +12,7 @@ mod cluster;
 mod config;
 mod conn;
 mod routes;
+mod store;
 mod stream;
 
 pub use client::{decode_stdin, listen, publish};

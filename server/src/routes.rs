@@ -322,7 +322,11 @@ async fn try_publish(
             .publish(&topic, &event)
             .await
             .map_err(|e| Refused(StatusCode::ServiceUnavailable, e.to_string())),
-        None => Ok(app.publish(&topic, event)),
+        // With --data-dir, answered once the event is on disk.
+        None => app
+            .publish_durable(&topic, event)
+            .await
+            .map_err(|e| Refused(StatusCode::ServiceUnavailable, e)),
     }
 }
 
