@@ -274,9 +274,10 @@ impl Cluster {
         let previous = app.lock().hub.topic_last_seq(topic).unwrap_or(0);
         self.deliver(app, topic, entries);
         if let Some(oldest) = oldest {
-            if full && oldest > previous + 1 {
-                // The stream may hold older entries than those fetched, or have let some go
-                // since this node last read it: a resume from before them is a miss.
+            if full && oldest > previous {
+                // The fetch does not reach back to what the hub already had: the stream
+                // may hold (or have let go of) entries before it, which the hub lacks, so a
+                // resume from before them is a miss.
                 app.lock().hub.mark_evicted(topic, oldest - 1);
             }
         }
