@@ -164,7 +164,10 @@ impl Store {
     pub(crate) fn append(&self, topic: &Topic, seq: u64, event: &Event) -> u64 {
         let record: Arc<[u8]> = Arc::from(encode_event(topic, seq, event));
         let mut inner = self.lock();
-        inner.buffer.extend_from_slice(&record);
+        if inner.failed.is_none() {
+            // After a failure the writer has stopped: nothing would drain the buffer.
+            inner.buffer.extend_from_slice(&record);
+        }
         keep(&mut inner, self.bounds, topic, seq, record);
         inner.appended += 1;
         let ticket = inner.appended;
