@@ -290,3 +290,56 @@ fn wait_for_publish(server: &Server, topic: &str, data: &str) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Sends one command to Redis in RESP and returns the raw reply.
+fn redis_command(port: u16, args: &[&str]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = [0u8; 512];
+    let n = s.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn a_node_whose_link_broke_reads_on_from_its_last_id_without_loss() {
+    let redis = Redis::start();
+    let a = node(&redis, &[]);
+    let b = node(&redis, &[]);
+    let mut sub = subscribe(&b, "t", None);
+    let mut expected = vec![(publish(&a, "t", "e0"), "e0".to_owned())];
+    assert_eq!(take(&mut sub, 1), expected);
+    let connects = b.metric("ssecast_redis_connects_total");
+    // Every node's connections drop at once; Redis itself stays up.
+    let killed = redis_command(
+        redis.port,
+        &["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"],
+    );
+    assert!(killed.starts_with(':'), "{killed}");
+    for i in 1..=20 {
+        let data = format!("e{i}");
+        expected.push((wait_for_publish(&a, "t", &data), data));
+    }
+    assert_eq!(take(&mut sub, 20), expected[1..]);
+    assert!(sub.try_event(Duration::from_millis(300)).is_none());
+    assert!(b.metric("ssecast_redis_connects_total") > connects);
+}
+
+#[test]
+fn a_new_topic_cannot_be_followed_while_redis_is_down() {
+    let mut redis = Redis::start();
+    let a = node(&redis, &[]);
+    let _followed = subscribe(&a, "known", None);
+    redis.stop();
+    assert!(a.wait_metric("ssecast_redis_up", 0, WAIT));
+    let refused = Sse::open(a.port, "/events?topic=unknown", &[]);
+    assert_eq!(refused.status, 503);
+    assert!(refused.header("Retry-After").is_some());
+    // A topic the node follows already needs nothing from Redis to subscribe.
+    let known = Sse::open(a.port, "/events?topic=known", &[]);
+    assert_eq!(known.status, 200);
+}
