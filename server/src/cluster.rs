@@ -506,6 +506,11 @@ impl Drop for Preparing {
         for topic in &self.topics {
             if let Some(follow) = follows.get_mut(topic) {
                 follow.pending = follow.pending.saturating_sub(1);
+                if follow.pending == 0 && !follow.seeded {
+                    // Seeding failed (Redis down): forget it now, so refused subscriptions
+                    // to many topics cannot grow the map while the reader is away.
+                    follows.remove(topic);
+                }
             }
         }
     }
