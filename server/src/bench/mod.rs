@@ -106,6 +106,13 @@ pub struct BenchArgs {
     #[arg(long)]
     pub label: Option<String>,
 
+    /// Time events from this wall-clock instant (µs since the Unix epoch) instead of this
+    /// process's start, so several generators on one machine (one per cluster node, each
+    /// under its own open-file limit) can time the same publisher's events. Give every
+    /// generator the same value; one publishes, the others run with `--rate 0`.
+    #[arg(long, value_name = "MICROS")]
+    pub clock_base_unix_us: Option<u64>,
+
     /// Print only the JSON line.
     #[arg(long)]
     pub json: bool,
@@ -205,7 +212,7 @@ fn bench(args: &BenchArgs) -> Result<Report, String> {
     };
     let rss_before = rss(server_pid)?;
 
-    let base = Instant::now();
+    let base = shared_base(args.clock_base_unix_us)?;
     let plan = Plan {
         target: target.addr,
         request: format!(
@@ -405,4 +412,20 @@ impl Snapshot {
                 .map_err(|e| read("/proc/stat", e))?,
         })
     }
+}
+
+/// The base instant: now, or the wall-clock instant `unix_us` (which must be in the past).
+fn shared_base(unix_us: Option<u64>) -> Result<Instant, String> {
+    let now = Instant::now();
+    let Some(unix_us) = unix_us else {
+        return Ok(now);
+    };
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| format!("the clock is before 1970: {e}"))?;
+    let ago = wall
+        .checked_sub(Duration::from_micros(unix_us))
+        .ok_or("--clock-base-unix-us is in the future")?;
+    now.checked_sub(ago)
+        .ok_or_else(|| String::from("--clock-base-unix-us is too far in the past"))
 }
