@@ -326,11 +326,13 @@ impl App {
         Ok(subscribed)
     }
 
-    /// Ends a stream the watch gave up on (its client left, or stopped reading).
-    pub(crate) fn end_stream(&self, id: SubscriberId, socket: &Async<TcpStream>, cause: EndCause) {
-        // Makes a write still pending on the connection fail at once.
-        let _ = socket.get_ref().shutdown(Shutdown::Both);
+    /// Ends a stream whose client left or stopped reading.
+    pub(crate) fn end_stream(&self, id: SubscriberId, cause: EndCause) {
         let mut state = self.lock();
+        if let Some(socket) = state.slot_mut(id).and_then(|slot| slot.socket.as_ref()) {
+            // Makes a write still pending on the connection fail at once.
+            let _ = socket.get_ref().shutdown(Shutdown::Both);
+        }
         state.end(id, cause);
         self.finish(state);
     }

@@ -23,7 +23,7 @@ use http_types::{Body, Method, Request, Response, StatusCode, Url};
 use crate::app::App;
 use crate::config::ServeArgs;
 use crate::routes::{self, ConnInfo};
-use crate::stream::WriteProgress;
+use crate::stream::EventStream;
 
 /// How long a client may take to send a request's headers (the Go program's
 /// `ReadHeaderTimeout`); an idle keep-alive connection is closed after as long.
@@ -161,7 +161,6 @@ async fn accept_loop(
                     peer,
                     socket: Arc::new(stream),
                     ex: Arc::clone(ex),
-                    writes: Arc::new(WriteProgress::new()),
                 };
                 let app = Arc::clone(app);
                 ex.spawn(async move {
@@ -191,7 +190,6 @@ struct Conn {
     socket: Arc<Async<TcpStream>>,
     replay: Arc<Mutex<(Vec<u8>, usize)>>,
     written: Arc<AtomicU64>,
-    writes: Arc<WriteProgress>,
 }
 
 impl Conn {
@@ -200,7 +198,6 @@ impl Conn {
             socket: Arc::clone(&info.socket),
             replay: Arc::default(),
             written: Arc::default(),
-            writes: Arc::clone(&info.writes),
         }
     }
 
@@ -241,13 +238,20 @@ impl AsyncWrite for Conn {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut &*self.socket).poll_write(cx, buf);
-        match polled {
-            Poll::Ready(Ok(n)) => {
-                self.written.fetch_add(n as u64, Ordering::Relaxed);
-                self.writes.progressed();
-            }
-            Poll::Pending => self.writes.blocked(),
-            Poll::Ready(Err(_)) => {}
+        if let Poll::Ready(Ok(n)) = polled {
+            self.written.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut &*self.socket).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.written.fetch_add(n as u64, Ordering::Relaxed);
         }
         polled
     }
@@ -275,6 +279,22 @@ struct Head {
     content_length: Option<u64>,
 }
 
+impl Head {
+    /// Whether this is `GET /events`, which is served without async-h1.
+    fn is_events(&self) -> bool {
+        self.method == "GET" && target_path(&self.path) == "/events"
+    }
+}
+
+/// The path of a request target (origin or absolute form), without the query.
+fn target_path(target: &str) -> &str {
+    let path = match target.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => target,
+    };
+    path.split(['?', '#']).next().unwrap_or(path)
+}
+
 /// Why a request head was refused.
 #[derive(Debug)]
 enum HeadError {
@@ -292,7 +312,9 @@ async fn serve_connection(app: &Arc<App>, info: &ConnInfo) {
     let conn = Conn::new(info);
     // One request per iteration; ends when a response closes the connection or at EOF.
     loop {
-        let head = match read_head(app, &info.socket).await {
+        // Boxed here and below: a task is as large as its largest state, and an event stream's
+        // task lives (idle, mostly) as long as its subscriber.
+        let head = match Box::pin(read_head(app, &info.socket)).await {
             Ok(head) => head,
             Err(HeadError::Idle) => return,
             Err(HeadError::Refuse(status, reason)) => {
@@ -302,8 +324,8 @@ async fn serve_connection(app: &Arc<App>, info: &ConnInfo) {
                 return;
             }
         };
-        if head.http10 {
-            serve_http10(app, info, &conn, head).await;
+        if head.http10 || head.is_events() {
+            serve_direct(app, info, &conn, head).await;
             return;
         }
         conn.set_replay(head.bytes);
@@ -315,7 +337,7 @@ async fn serve_connection(app: &Arc<App>, info: &ConnInfo) {
         };
         // async-h1's own header timeout (60 s, not configurable) never fires: the head has
         // arrived already.
-        let served = Server::new(conn.clone(), endpoint).accept_one().await;
+        let served = Box::pin(Server::new(conn.clone(), endpoint).accept_one()).await;
         match served {
             Ok(ConnectionStatus::KeepAlive) => {}
             Ok(ConnectionStatus::Close) => return,
@@ -527,9 +549,34 @@ fn check_head(app: &App, bytes: Vec<u8>, head_len: usize) -> Result<Head, HeadEr
     })
 }
 
-/// Serves an HTTP/1.0 request (async-h1 would not answer it): the same routes, answered
-/// without chunked encoding, the body delimited by Content-Length or by closing.
-async fn serve_http10(app: &Arc<App>, info: &ConnInfo, conn: &Conn, head: Head) {
+/// Serves a request without async-h1, then closes: an HTTP/1.0 request (async-h1 would not
+/// answer it), answered without chunked encoding, the body delimited by Content-Length or by
+/// closing; and every event stream, which is written straight to the socket (no body
+/// machinery and no copy buffer per subscriber).
+async fn serve_direct(app: &Arc<App>, info: &ConnInfo, conn: &Conn, head: Head) {
+    // Boxed, so the request and its response are freed before the stream starts.
+    let Some((stream, response_head, chunked)) =
+        Box::pin(answer_direct(app, info, conn, head)).await
+    else {
+        return;
+    };
+    let mut out = conn.clone();
+    if let Err(e) = stream
+        .serve(&mut out, response_head.as_bytes(), chunked)
+        .await
+    {
+        log::debug!("{}: event stream ended: {e}", info.peer);
+    }
+}
+
+/// Answers `head`'s request. An event stream is returned, with its response head and
+/// whether it is chunked, for [`EventStream::serve`]; any other response is written here.
+async fn answer_direct(
+    app: &Arc<App>,
+    info: &ConnInfo,
+    conn: &Conn,
+    head: Head,
+) -> Option<(EventStream, String, bool)> {
     let host = head
         .headers
         .iter()
@@ -549,28 +596,66 @@ async fn serve_http10(app: &Arc<App>, info: &ConnInfo, conn: &Conn, head: Head) 
             false,
         )
         .await;
-        return;
+        return None;
     };
     let mut req = Request::new(method, url);
     for (name, value) in &head.headers {
         req.append_header(name.as_str(), value.as_str());
     }
     let rest = head.bytes[head.head_len..].to_vec();
+    let http10 = head.http10;
+    let content_length = head.content_length;
     conn.set_replay(rest);
-    if let Some(len) = head.content_length {
+    if let Some(len) = content_length {
         let body = futures_lite::io::BufReader::new(conn.clone().take(len));
         req.set_body(Body::from_reader(body, usize::try_from(len).ok()));
     }
-    let res = routes::handle(app, req, info).await;
-    if let Err(e) = write_plain(conn, res, method == Method::Head).await {
-        log::debug!("{}: HTTP/1.0 response ended: {e}", info.peer);
+    let mut res = routes::handle(app, req, info).await;
+    if let Some(stream) = res.ext_mut().remove::<EventStream>() {
+        let framing = if http10 {
+            ""
+        } else {
+            "Transfer-Encoding: chunked\r\n"
+        };
+        return Some((stream, response_head(&mut res, framing), !http10));
     }
+    if let Err(e) = write_plain(conn, res, method == Method::Head).await {
+        log::debug!("{}: response ended: {e}", info.peer);
+    }
+    None
 }
 
 /// Writes `res` with `Connection: close` and no chunked encoding (the body ends when the
 /// connection does), then closes. Used for HTTP/1.0 and for refusals.
-async fn write_plain(conn: &Conn, mut res: Response, head_only: bool) -> io::Result<()> {
-    let mut out = conn.clone();
+/// (Boxed: it is rare, and would otherwise make every connection's task larger.)
+fn write_plain(
+    conn: &Conn,
+    mut res: Response,
+    head_only: bool,
+) -> Pin<Box<impl Future<Output = io::Result<()>> + '_>> {
+    Box::pin(async move {
+        let mut out = conn.clone();
+        let framing = match res.len() {
+            Some(len) => format!("Content-Length: {len}\r\n"),
+            None => String::new(),
+        };
+        let head = response_head(&mut res, &framing);
+        out.write_all(head.as_bytes()).await?;
+        if !head_only {
+            let body = res.take_body();
+            futures_lite::io::copy(body, &mut out).await?;
+        }
+        out.flush().await?;
+        let _ = conn.socket.get_ref().shutdown(std::net::Shutdown::Write);
+        linger(conn).await;
+        Ok(())
+    })
+}
+
+/// The head of `res` for a connection that closes after it: the status line, its headers
+/// (sorted), `framing` (the line saying how the body is delimited, if any) and
+/// `Connection: close`.
+fn response_head(res: &mut Response, framing: &str) -> String {
     let status = res.status();
     let mut head = format!(
         "HTTP/1.1 {} {}\r\n",
@@ -579,10 +664,7 @@ async fn write_plain(conn: &Conn, mut res: Response, head_only: bool) -> io::Res
     );
     res.remove_header("Connection");
     res.remove_header("Transfer-Encoding");
-    let len = res.len();
-    if let Some(len) = len {
-        res.insert_header("Content-Length", len.to_string());
-    }
+    res.remove_header("Content-Length");
     let mut names: Vec<_> = res
         .iter()
         .map(|(n, v)| (n.as_str().to_owned(), v.clone()))
@@ -593,16 +675,9 @@ async fn write_plain(conn: &Conn, mut res: Response, head_only: bool) -> io::Res
             head.push_str(&format!("{name}: {value}\r\n"));
         }
     }
+    head.push_str(framing);
     head.push_str("Connection: close\r\n\r\n");
-    out.write_all(head.as_bytes()).await?;
-    if !head_only {
-        let body = res.take_body();
-        futures_lite::io::copy(body, &mut out).await?;
-    }
-    out.flush().await?;
-    let _ = conn.socket.get_ref().shutdown(std::net::Shutdown::Write);
-    linger(conn).await;
-    Ok(())
+    head
 }
 
 /// Reads and discards what the client still sends (bounded in bytes and time) before the

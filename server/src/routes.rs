@@ -13,7 +13,7 @@ use serde::Deserialize;
 use ssecast::{Event, EventId, EventType, Millis, SubscribeError, Topic};
 
 use crate::app::{App, EndCause};
-use crate::stream::{watch_client, EventStream, WriteProgress};
+use crate::stream::{watch_client, EventStream};
 
 /// What the routes know about the connection a request came on.
 #[derive(Debug, Clone)]
@@ -22,8 +22,6 @@ pub(crate) struct ConnInfo {
     /// The socket, for the disconnect watch of event streams.
     pub(crate) socket: Arc<Async<TcpStream>>,
     pub(crate) ex: Arc<smol::Executor<'static>>,
-    /// Whether writes to the connection make progress, for `--write-timeout`.
-    pub(crate) writes: Arc<WriteProgress>,
 }
 
 /// Most topics one subscription may select.
@@ -169,18 +167,15 @@ async fn events(app: &Arc<App>, req: &Request, conn: &ConnInfo) -> Response {
         subscribed.id,
         subscribed.replay
     );
-    let write_timeout = Some(app.args.write_timeout).filter(|t| !t.is_zero());
     let watch = conn.ex.spawn(watch_client(
         Arc::clone(app),
         conn.socket.clone(),
         subscribed.id,
-        Arc::clone(&conn.writes),
-        write_timeout,
     ));
     let body = EventStream::new(Arc::clone(app), subscribed.id, Some(watch));
     let mut res = Response::new(StatusCode::Ok);
-    res.set_body(Body::from_reader(body, None));
-    // After set_body, which would make it application/octet-stream.
+    // Not an http-types body: the connection writes the stream itself (`EventStream::serve`).
+    res.ext_mut().insert(body);
     res.insert_header("Content-Type", "text/event-stream");
     res.insert_header("Cache-Control", "no-cache");
     res.insert_header("X-Accel-Buffering", "no");

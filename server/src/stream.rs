@@ -1,151 +1,198 @@
-//! The body of a `GET /events` response: an `AsyncRead` over one subscriber's queue in the
-//! hub, and the watch that notices when its client leaves.
+//! The body of a `GET /events` response, written straight to the connection: every frame a
+//! subscriber has queued goes out in one vectored write (one HTTP chunk), with no copy and no
+//! buffer held while the stream is idle; and the watch that notices when its client leaves.
 
-use std::io;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
 use std::net::TcpStream;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_io::{Async, Timer};
-use futures_lite::future::FutureExt as _;
-use futures_lite::io::{AsyncBufRead, AsyncRead, AsyncReadExt as _};
+use futures_lite::future::Future as _;
+use futures_lite::io::{AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use ssecast::{Comment, Frame, SubscriberId};
 
 use crate::app::{App, EndCause};
 
-/// One subscriber's stream of frames.
-///
-/// `poll_read` copies every queued frame that fits into the caller's buffer at once, so a
-/// subscriber that fell behind gets one write (one HTTP chunk) instead of one per event.
-/// Dropping the body unsubscribes.
+/// Most frames in one write: bounds the slices built for it on the stack.
+const MAX_FRAMES: usize = 64;
+
+/// One subscriber's stream of frames. Dropping it unsubscribes.
 #[derive(Debug)]
 pub(crate) struct EventStream {
     app: Arc<App>,
     id: SubscriberId,
-    /// A frame not yet fully handed out, and how much of it was.
-    pending: Option<(Frame, usize)>,
+    /// A comment sent first, so the client sees bytes (and the headers) at once, before the
+    /// hub's `retry:` hint and the replay.
+    hello: Option<Frame>,
     /// Reads the client's side of the socket; cancelled when the body drops.
     _watch: Option<smol::Task<()>>,
 }
 
 impl EventStream {
-    /// A body for subscriber `id`. It starts with a comment, so the client sees bytes (and
-    /// the headers) at once, before the hub's `retry:` hint and the replay.
+    /// A body for subscriber `id`.
     pub(crate) fn new(app: Arc<App>, id: SubscriberId, watch: Option<smol::Task<()>>) -> Self {
         // A constant without CR or LF: cannot be refused.
         let hello = Comment::new("ssecast").map(|c| Frame::comment(&c)).ok();
         EventStream {
             app,
             id,
-            pending: hello.map(|frame| (frame, 0)),
+            hello,
             _watch: watch,
         }
     }
 
-    /// Copies the pending frame's rest into `buf`; returns the bytes copied.
-    fn copy_pending(&mut self, buf: &mut [u8]) -> usize {
-        let Some((frame, offset)) = &mut self.pending else {
-            return 0;
-        };
-        let rest = &frame.as_bytes()[*offset..];
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        *offset += n;
-        if *offset == frame.len() {
-            self.pending = None;
-        }
-        n
-    }
-}
-
-impl AsyncRead for EventStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let mut n = this.copy_pending(buf);
-        if this.pending.is_some() {
-            return this.ready(n);
-        }
-        let app = Arc::clone(&this.app);
-        let mut state = app.lock();
-        if state.ended(this.id) {
+    /// Moves queued frames (at most [`MAX_FRAMES`]) into `frames`: `Ready(true)` with at least
+    /// one, `Ready(false)` once the stream has ended, `Pending` until the hub queues one.
+    fn poll_frames(&mut self, cx: &mut Context<'_>, frames: &mut Vec<Frame>) -> Poll<bool> {
+        frames.extend(self.hello.take());
+        let mut state = self.app.lock();
+        if state.ended(self.id) {
             // Frames still queued are dropped: the client resumes from its Last-Event-ID.
-            return if n > 0 {
-                this.ready(n)
-            } else {
-                Poll::Ready(Ok(0))
-            };
+            return Poll::Ready(false);
         }
-        // Bounded by the subscriber's queue capacity.
-        while n < buf.len() {
-            let Some(frame) = state.hub.pop_frame(this.id) else {
-                break;
-            };
-            this.pending = Some((frame, 0));
-            n += this.copy_pending(&mut buf[n..]);
-        }
-        if n > 0 {
-            return this.ready(n);
-        }
-        state.set_waker(this.id, cx.waker());
-        Poll::Pending
-    }
-}
-
-impl EventStream {
-    fn ready(&self, n: usize) -> Poll<io::Result<usize>> {
-        self.app
-            .counters
-            .bytes_written
-            .fetch_add(n as u64, Ordering::Relaxed);
-        Poll::Ready(Ok(n))
-    }
-}
-
-/// `Body::from_reader` wants a buffered reader. Reads go through `poll_read` (batched); this
-/// impl hands out one frame at a time for callers that use the buffered interface.
-impl AsyncBufRead for EventStream {
-    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        let this = self.get_mut();
-        if this.pending.is_none() {
-            let app = Arc::clone(&this.app);
-            let mut state = app.lock();
-            if state.ended(this.id) {
-                return Poll::Ready(Ok(&[]));
+        while frames.len() < MAX_FRAMES {
+            match state.hub.pop_frame(self.id) {
+                Some(frame) => frames.push(frame),
+                None => break,
             }
-            match state.hub.pop_frame(this.id) {
-                Some(frame) => this.pending = Some((frame, 0)),
-                None => {
-                    state.set_waker(this.id, cx.waker());
-                    return Poll::Pending;
+        }
+        if frames.is_empty() {
+            state.set_waker(self.id, cx.waker());
+            return Poll::Pending;
+        }
+        Poll::Ready(true)
+    }
+
+    /// Writes `head`, then every frame as it is queued, to `out` until the stream ends
+    /// (ended by the hub, the watch or the shutdown), then the end of the body. `chunked`
+    /// (HTTP/1.1) frames each write as one chunk; otherwise the body ends when the
+    /// connection does (HTTP/1.0).
+    pub(crate) async fn serve<W>(
+        mut self,
+        out: &mut W,
+        head: &[u8],
+        chunked: bool,
+    ) -> io::Result<()>
+    where
+        W: AsyncWrite + Unpin,
+    {
+        let mut frames = Vec::new();
+        let mut head = head;
+        let timeout = Some(self.app.args.write_timeout).filter(|t| !t.is_zero());
+        while poll_fn(|cx| self.poll_frames(cx, &mut frames)).await {
+            let body: usize = frames.iter().map(Frame::len).sum();
+            let written = write_chunk(out, head, &frames, chunked, timeout).await;
+            if let Err(e) = written {
+                if e.kind() == io::ErrorKind::TimedOut {
+                    log::debug!("{:?}: no write progress for {timeout:?}; closing", self.id);
+                    self.app.end_stream(self.id, EndCause::Stalled);
                 }
+                return Err(e);
             }
-        }
-        match &this.pending {
-            Some((frame, offset)) => Poll::Ready(Ok(&frame.as_bytes()[*offset..])),
-            None => Poll::Ready(Ok(&[])),
-        }
-    }
-
-    fn consume(self: Pin<&mut Self>, amt: usize) {
-        let this = self.get_mut();
-        if let Some((frame, offset)) = &mut this.pending {
-            *offset = (*offset + amt).min(frame.len());
-            if *offset == frame.len() {
-                this.pending = None;
-            }
-            this.app
+            head = &[];
+            self.app
                 .counters
                 .bytes_written
-                .fetch_add(amt as u64, Ordering::Relaxed);
+                .fetch_add(body as u64, Ordering::Relaxed);
+            frames.clear();
+            // An idle stream keeps a small vector, not the largest burst's.
+            frames.shrink_to(4);
+        }
+        out.write_all(head).await?;
+        if chunked {
+            out.write_all(b"0\r\n\r\n").await?;
+        }
+        out.flush().await
+    }
+}
+
+/// Writes `head` (empty after the first write) and `frames` as one chunk, or bare when not
+/// `chunked`, resuming after partial writes. Fails with `TimedOut` once no byte could be
+/// written for `timeout` (the client stopped reading); the timer exists only while a write
+/// is blocked, so idle and flowing streams have none.
+async fn write_chunk<W>(
+    out: &mut W,
+    head: &[u8],
+    frames: &[Frame],
+    chunked: bool,
+    timeout: Option<Duration>,
+) -> io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+{
+    let len: usize = frames.iter().map(Frame::len).sum();
+    let mut size_line = [0u8; 20];
+    let size_line = if chunked {
+        chunk_size_line(len, &mut size_line)
+    } else {
+        &[]
+    };
+    let end: &[u8] = if chunked { b"\r\n" } else { b"" };
+    let total = head.len() + size_line.len() + len + end.len();
+    let mut sent = 0;
+    let mut stalled: Option<Timer> = None;
+    while sent < total {
+        let n = poll_fn(|cx| {
+            let mut slices = [IoSlice::new(&[]); MAX_FRAMES + 3];
+            let mut used = 0;
+            let mut skip = sent;
+            let parts = [head, size_line]
+                .into_iter()
+                .chain(frames.iter().map(Frame::as_bytes))
+                .chain([end]);
+            for part in parts {
+                if skip >= part.len() {
+                    skip -= part.len();
+                    continue;
+                }
+                slices[used] = IoSlice::new(&part[skip..]);
+                skip = 0;
+                used += 1;
+            }
+            let polled = Pin::new(&mut *out).poll_write_vectored(cx, &slices[..used]);
+            if polled.is_pending() {
+                if let Some(limit) = timeout {
+                    let timer = stalled.get_or_insert_with(|| Timer::after(limit));
+                    if Pin::new(timer).poll(cx).is_ready() {
+                        return Poll::Ready(Err(io::ErrorKind::TimedOut.into()));
+                    }
+                }
+            }
+            polled
+        })
+        .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        stalled = None;
+        sent += n;
+    }
+    Ok(())
+}
+
+/// `len` in hex and CRLF: the line that starts an HTTP/1.1 chunk.
+fn chunk_size_line(mut len: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut digits = [0u8; 16];
+    let mut n = 0;
+    loop {
+        digits[n] = b"0123456789ABCDEF"[len % 16];
+        n += 1;
+        len /= 16;
+        if len == 0 {
+            break;
         }
     }
+    for (i, d) in digits[..n].iter().rev().enumerate() {
+        buf[i] = *d;
+    }
+    buf[n] = b'\r';
+    buf[n + 1] = b'\n';
+    &buf[..n + 2]
 }
 
 impl Drop for EventStream {
@@ -154,97 +201,97 @@ impl Drop for EventStream {
     }
 }
 
-/// Whether a connection's writes are making progress: set when a write would block, cleared
-/// when one succeeds. Shared by the connection (which writes) and the stream's watch.
-#[derive(Debug)]
-pub(crate) struct WriteProgress {
-    origin: Instant,
-    /// Milliseconds since `origin`, plus one, when the pending write started; 0 if none.
-    blocked_since: AtomicU64,
-}
-
-impl WriteProgress {
-    pub(crate) fn new() -> WriteProgress {
-        WriteProgress {
-            origin: Instant::now(),
-            blocked_since: AtomicU64::new(0),
+/// Watches the client's side of an event stream: nothing else reads the socket while the
+/// stream is written, so without this a client that left unnoticed would stay subscribed
+/// until the next write fails (forever, when nothing is published).
+pub(crate) async fn watch_client(app: Arc<App>, socket: Arc<Async<TcpStream>>, id: SubscriberId) {
+    // Small: it lives in every idle subscriber's task, and clients send nothing here.
+    let mut scratch = [0u8; 64];
+    // A client has nothing more to send on an event stream: whatever it sends is discarded,
+    // and end-of-file or an error means it is gone.
+    loop {
+        match (&*socket).read(&mut scratch).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
         }
     }
+    app.end_stream(id, EndCause::ClientGone);
+}
 
-    fn now(&self) -> u64 {
-        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ssecast::Event;
 
-    /// A write would block: the stall starts now unless it started earlier.
-    pub(crate) fn blocked(&self) {
-        let now = self.now();
-        let _ = self
-            .blocked_since
-            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
-    }
+    /// A connection that takes at most 3 bytes per write, across slices.
+    struct Trickle(Vec<u8>);
 
-    /// A write went through.
-    pub(crate) fn progressed(&self) {
-        self.blocked_since.store(0, Ordering::Relaxed);
-    }
-
-    /// How long the current write has been blocked.
-    fn stalled_for(&self) -> Duration {
-        match self.blocked_since.load(Ordering::Relaxed) {
-            0 => Duration::ZERO,
-            since => Duration::from_millis(self.now().saturating_sub(since)),
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.poll_write_vectored(cx, &[IoSlice::new(buf)])
         }
-    }
-}
 
-/// What ended a watch.
-enum Watched {
-    Gone,
-    Stalled,
-}
-
-/// Watches the client's side of an event stream: async-h1 never reads the socket while it
-/// streams a response, so without this a client that left unnoticed would stay subscribed
-/// until the next write fails (forever, when nothing is published). With a write timeout,
-/// it also ends a stream whose writes have been blocked that long (a client that stopped
-/// reading), so the connection and its socket buffers are released.
-pub(crate) async fn watch_client(
-    app: Arc<App>,
-    socket: Arc<Async<TcpStream>>,
-    id: SubscriberId,
-    writes: Arc<WriteProgress>,
-    write_timeout: Option<Duration>,
-) {
-    let gone = async {
-        // Small: it lives in every idle subscriber's task, and clients send nothing here.
-        let mut scratch = [0u8; 64];
-        // A client has nothing more to send on an event stream: whatever it sends is
-        // discarded, and end-of-file or an error means it is gone.
-        loop {
-            match (&*socket).read(&mut scratch).await {
-                Ok(0) | Err(_) => return Watched::Gone,
-                Ok(_) => {}
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let mut n = 0;
+            for byte in bufs.iter().flat_map(|b| b.iter()).take(3) {
+                self.0.push(*byte);
+                n += 1;
             }
+            Poll::Ready(Ok(n))
         }
-    };
-    let stalled = async {
-        let Some(limit) = write_timeout else {
-            return std::future::pending().await;
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn chunk_size_lines_are_hex() {
+        let check = |len: usize, expected: &str| {
+            let mut buf = [0u8; 20];
+            assert_eq!(chunk_size_line(len, &mut buf), expected.as_bytes(), "{len}");
         };
-        let check = (limit / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
-        // Ends when the stream does (this task is cancelled with its body).
-        loop {
-            Timer::after(check).await;
-            if writes.stalled_for() >= limit {
-                return Watched::Stalled;
+        check(0, "0\r\n");
+        check(9, "9\r\n");
+        check(10, "A\r\n");
+        check(255, "FF\r\n");
+        check(4096, "1000\r\n");
+        check(usize::MAX, "FFFFFFFFFFFFFFFF\r\n");
+    }
+
+    #[test]
+    fn every_queued_frame_goes_out_as_one_chunk_across_partial_writes() {
+        let frames = vec![
+            Frame::event(&Event::new("one")),
+            Frame::event(&Event::new("two\nlines")),
+            Frame::retry(ssecast::Millis(1500)),
+        ];
+        let body: Vec<u8> = frames.iter().flat_map(|f| f.as_bytes().to_vec()).collect();
+        for (head, chunked) in [(&b"HEAD\r\n\r\n"[..], true), (b"", true), (b"HEAD", false)] {
+            let mut out = Trickle(Vec::new());
+            futures_lite::future::block_on(write_chunk(&mut out, head, &frames, chunked, None))
+                .unwrap();
+            let mut expected = head.to_vec();
+            if chunked {
+                expected.extend_from_slice(format!("{:X}\r\n", body.len()).as_bytes());
             }
-        }
-    };
-    match gone.or(stalled).await {
-        Watched::Gone => app.end_stream(id, &socket, EndCause::ClientGone),
-        Watched::Stalled => {
-            log::debug!("{id:?}: no write progress for {write_timeout:?}; closing");
-            app.end_stream(id, &socket, EndCause::Stalled);
+            expected.extend_from_slice(&body);
+            if chunked {
+                expected.extend_from_slice(b"\r\n");
+            }
+            assert_eq!(out.0, expected, "{:?} chunked {chunked}", head);
         }
     }
 }
