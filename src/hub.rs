@@ -12,6 +12,10 @@
 //! `seq` in decimal. The event is encoded once; the same [`Frame`] is queued to every
 //! subscriber and kept in the history.
 //!
+//! A hub fed from a log shared with other hubs (a cluster) uses [`Hub::publish_at`] instead:
+//! the caller gives each event its `seq` (ordered as the log is) and its id, so every hub
+//! fed from the same log gives the same event the same id and replays the same way.
+//!
 //! # Topics
 //! A subscriber follows one or more topics (none given means [`Topic::default`]; a topic
 //! named twice counts once). An event is published to one topic. A subscriber receives each
