@@ -377,6 +377,9 @@ impl Cluster {
             log::info!("redis link up");
         }
         while !app.is_shutting_down() {
+            // Drained before the topics are read, so a change after this point leaves a
+            // wake-up behind.
+            let _ = self.wake_rx.try_recv();
             let cursors = self.cursors(app);
             if cursors.is_empty() {
                 let wake = async {
@@ -388,8 +391,12 @@ impl Cluster {
                 .await;
                 continue;
             }
-            // Drained so that a wake-up sent before this read does not cut the next one short.
-            let _ = self.wake_rx.try_recv();
+            if !self.wake_rx.is_empty() {
+                // The followed topics changed since they were read.
+                continue;
+            }
+            // A change from here until Redis blocks this read unblocks nothing: it is seen
+            // when the read ends, within BLOCK.
             let mut cmd = redis::cmd("XREAD");
             cmd.arg("COUNT")
                 .arg(READ_COUNT)
