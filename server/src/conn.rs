@@ -160,7 +160,6 @@ async fn accept_loop(
                 let info = ConnInfo {
                     peer,
                     socket: Arc::new(stream),
-                    ex: Arc::clone(ex),
                 };
                 let app = Arc::clone(app);
                 ex.spawn(async move {
@@ -561,10 +560,7 @@ async fn serve_direct(app: &Arc<App>, info: &ConnInfo, conn: &Conn, head: Head) 
         return;
     };
     let mut out = conn.clone();
-    if let Err(e) = stream
-        .serve(&mut out, response_head.as_bytes(), chunked)
-        .await
-    {
+    if let Err(e) = stream.serve(&mut out, response_head, chunked).await {
         log::debug!("{}: event stream ended: {e}", info.peer);
     }
 }

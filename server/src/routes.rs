@@ -13,7 +13,7 @@ use serde::Deserialize;
 use ssecast::{Event, EventId, EventType, Millis, SubscribeError, Topic};
 
 use crate::app::{App, EndCause};
-use crate::stream::{watch_client, EventStream};
+use crate::stream::EventStream;
 
 /// What the routes know about the connection a request came on.
 #[derive(Debug, Clone)]
@@ -21,7 +21,6 @@ pub(crate) struct ConnInfo {
     pub(crate) peer: SocketAddr,
     /// The socket, for the disconnect watch of event streams.
     pub(crate) socket: Arc<Async<TcpStream>>,
-    pub(crate) ex: Arc<smol::Executor<'static>>,
 }
 
 /// Most topics one subscription may select.
@@ -167,12 +166,7 @@ async fn events(app: &Arc<App>, req: &Request, conn: &ConnInfo) -> Response {
         subscribed.id,
         subscribed.replay
     );
-    let watch = conn.ex.spawn(watch_client(
-        Arc::clone(app),
-        conn.socket.clone(),
-        subscribed.id,
-    ));
-    let body = EventStream::new(Arc::clone(app), subscribed.id, Some(watch));
+    let body = EventStream::new(Arc::clone(app), subscribed.id, Some(conn.socket.clone()));
     let mut res = Response::new(StatusCode::Ok);
     // Not an http-types body: the connection writes the stream itself (`EventStream::serve`).
     res.ext_mut().insert(body);

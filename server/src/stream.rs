@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::io::Read as _;
+
 use async_io::{Async, Timer};
 use futures_lite::future::Future as _;
-use futures_lite::io::{AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use futures_lite::io::{AsyncWrite, AsyncWriteExt as _};
 use ssecast::{Comment, Frame, SubscriberId};
 
 use crate::app::{App, EndCause};
@@ -29,31 +31,47 @@ pub(crate) struct EventStream {
     /// A comment sent first, so the client sees bytes (and the headers) at once, before the
     /// hub's `retry:` hint and the replay.
     hello: Option<Frame>,
-    /// Reads the client's side of the socket; cancelled when the body drops.
-    _watch: Option<smol::Task<()>>,
+    /// The connection, read while the stream waits for frames: nothing else reads it while
+    /// the stream is written, so a client that left would otherwise stay subscribed until a
+    /// write fails (forever, when nothing is published).
+    socket: Option<Arc<Async<TcpStream>>>,
+}
+
+/// What a stream does next.
+enum Next {
+    /// Write the frames taken.
+    Write,
+    /// End the body: the stream was ended (shutdown, overflow, write timeout).
+    End,
+    /// Stop: the client left.
+    Gone,
 }
 
 impl EventStream {
     /// A body for subscriber `id`.
-    pub(crate) fn new(app: Arc<App>, id: SubscriberId, watch: Option<smol::Task<()>>) -> Self {
+    pub(crate) fn new(
+        app: Arc<App>,
+        id: SubscriberId,
+        socket: Option<Arc<Async<TcpStream>>>,
+    ) -> Self {
         // A constant without CR or LF: cannot be refused.
         let hello = Comment::new("ssecast").map(|c| Frame::comment(&c)).ok();
         EventStream {
             app,
             id,
             hello,
-            _watch: watch,
+            socket,
         }
     }
 
-    /// Moves queued frames (at most [`MAX_FRAMES`]) into `frames`: `Ready(true)` with at least
-    /// one, `Ready(false)` once the stream has ended, `Pending` until the hub queues one.
-    fn poll_frames(&mut self, cx: &mut Context<'_>, frames: &mut Vec<Frame>) -> Poll<bool> {
+    /// Moves queued frames (at most [`MAX_FRAMES`]) into `frames`; `Pending` until the hub
+    /// queues one, the stream ends or the client leaves.
+    fn poll_frames(&mut self, cx: &mut Context<'_>, frames: &mut Vec<Frame>) -> Poll<Next> {
         frames.extend(self.hello.take());
         let mut state = self.app.lock();
         if state.ended(self.id) {
             // Frames still queued are dropped: the client resumes from its Last-Event-ID.
-            return Poll::Ready(false);
+            return Poll::Ready(Next::End);
         }
         while frames.len() < MAX_FRAMES {
             match state.hub.pop_frame(self.id) {
@@ -63,30 +81,64 @@ impl EventStream {
         }
         if frames.is_empty() {
             state.set_waker(self.id, cx.waker());
+            drop(state);
+            if self.client_gone(cx) {
+                self.app.end_stream(self.id, EndCause::ClientGone);
+                return Poll::Ready(Next::Gone);
+            }
             return Poll::Pending;
         }
-        Poll::Ready(true)
+        Poll::Ready(Next::Write)
     }
 
-    /// Writes `head`, then every frame as it is queued, to `out` until the stream ends
-    /// (ended by the hub, the watch or the shutdown), then the end of the body. `chunked`
-    /// (HTTP/1.1) frames each write as one chunk; otherwise the body ends when the
+    /// Reads and discards what the client sent (it has nothing to say on an event stream);
+    /// true once it closed the connection or the connection failed.
+    fn client_gone(&self, cx: &mut Context<'_>) -> bool {
+        let Some(socket) = &self.socket else {
+            return false;
+        };
+        let mut scratch = [0u8; 64];
+        // Bounded: a client that keeps sending is read on at its next turn.
+        for _ in 0..16 {
+            match socket.poll_readable(cx) {
+                Poll::Pending => return false,
+                Poll::Ready(Err(_)) => return true,
+                Poll::Ready(Ok(())) => {}
+            }
+            match (&mut socket.get_ref()).read(&mut scratch) {
+                Ok(0) => return true,
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return true,
+                _ => {}
+            }
+        }
+        cx.waker().wake_by_ref();
+        false
+    }
+
+    /// Writes `head` (the response head), then every frame as it is queued, to `out` until
+    /// the stream ends (by the hub, the client or the shutdown), then the end of the body.
+    /// `chunked` (HTTP/1.1) frames each write as one chunk; otherwise the body ends when the
     /// connection does (HTTP/1.0).
     pub(crate) async fn serve<W>(
         mut self,
         out: &mut W,
-        head: &[u8],
+        head: String,
         chunked: bool,
     ) -> io::Result<()>
     where
         W: AsyncWrite + Unpin,
     {
         let mut frames = Vec::new();
-        let mut head = head;
+        let mut head = head.into_bytes();
         let timeout = Some(self.app.args.write_timeout).filter(|t| !t.is_zero());
-        while poll_fn(|cx| self.poll_frames(cx, &mut frames)).await {
+        loop {
+            match poll_fn(|cx| self.poll_frames(cx, &mut frames)).await {
+                Next::Write => {}
+                Next::End => break,
+                Next::Gone => return Ok(()),
+            }
             let body: usize = frames.iter().map(Frame::len).sum();
-            let written = write_chunk(out, head, &frames, chunked, timeout).await;
+            let written = write_chunk(out, &head, &frames, chunked, timeout).await;
             if let Err(e) = written {
                 if e.kind() == io::ErrorKind::TimedOut {
                     log::debug!("{:?}: no write progress for {timeout:?}; closing", self.id);
@@ -94,7 +146,8 @@ impl EventStream {
                 }
                 return Err(e);
             }
-            head = &[];
+            // Freed: it would otherwise live as long as the stream.
+            head = Vec::new();
             self.app
                 .counters
                 .bytes_written
@@ -103,7 +156,7 @@ impl EventStream {
             // An idle stream keeps a small vector, not the largest burst's.
             frames.shrink_to(4);
         }
-        out.write_all(head).await?;
+        out.write_all(&head).await?;
         if chunked {
             out.write_all(b"0\r\n\r\n").await?;
         }
@@ -199,23 +252,6 @@ impl Drop for EventStream {
     fn drop(&mut self) {
         self.app.stream_dropped(self.id);
     }
-}
-
-/// Watches the client's side of an event stream: nothing else reads the socket while the
-/// stream is written, so without this a client that left unnoticed would stay subscribed
-/// until the next write fails (forever, when nothing is published).
-pub(crate) async fn watch_client(app: Arc<App>, socket: Arc<Async<TcpStream>>, id: SubscriberId) {
-    // Small: it lives in every idle subscriber's task, and clients send nothing here.
-    let mut scratch = [0u8; 64];
-    // A client has nothing more to send on an event stream: whatever it sends is discarded,
-    // and end-of-file or an error means it is gone.
-    loop {
-        match (&*socket).read(&mut scratch).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-    }
-    app.end_stream(id, EndCause::ClientGone);
 }
 
 #[cfg(test)]
