@@ -429,3 +429,24 @@ fn shared_base(unix_us: Option<u64>) -> Result<Instant, String> {
     now.checked_sub(ago)
         .ok_or_else(|| String::from("--clock-base-unix-us is too far in the past"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_base_is_the_wall_clock_instant_given() {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64;
+        let base = shared_base(Some(now_us - 2_000_000)).unwrap();
+        let ago = base.elapsed();
+        assert!(
+            ago >= Duration::from_secs(2) && ago < Duration::from_secs(3),
+            "{ago:?}"
+        );
+        assert!(shared_base(Some(now_us + 60_000_000)).is_err());
+        assert!(shared_base(None).unwrap().elapsed() < Duration::from_secs(1));
+    }
+}
