@@ -187,8 +187,19 @@ async fn accept_loop(
 #[derive(Debug, Clone)]
 struct Conn {
     socket: Arc<Async<TcpStream>>,
-    replay: Arc<Mutex<(Vec<u8>, usize)>>,
+    replay: Arc<Mutex<Replay>>,
     written: Arc<AtomicU64>,
+}
+
+/// What the reader of a [`Conn`] gets before, and from, the socket.
+#[derive(Debug, Default)]
+struct Replay {
+    bytes: Vec<u8>,
+    pos: usize,
+    /// How many bytes may still come from the socket (`None`: any). async-h1 reads through a
+    /// buffer it drops after each request, so it must never read past the request's end: a
+    /// pipelined request behind it would be lost.
+    budget: Option<u64>,
 }
 
 impl Conn {
@@ -200,8 +211,12 @@ impl Conn {
         }
     }
 
-    fn set_replay(&self, bytes: Vec<u8>) {
-        *self.replay.lock().unwrap_or_else(|p| p.into_inner()) = (bytes, 0);
+    fn set_replay(&self, bytes: Vec<u8>, budget: Option<u64>) {
+        *self.replay.lock().unwrap_or_else(|p| p.into_inner()) = Replay {
+            bytes,
+            pos: 0,
+            budget,
+        };
     }
 }
 
@@ -211,22 +226,33 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        {
-            let mut replay = self.replay.lock().unwrap_or_else(|p| p.into_inner());
-            let (bytes, pos) = &mut *replay;
-            if *pos < bytes.len() {
-                let n = (bytes.len() - *pos).min(buf.len());
-                buf[..n].copy_from_slice(&bytes[*pos..*pos + n]);
-                *pos += n;
-                if *pos == bytes.len() {
-                    // Replayed in full: free it, it would otherwise live as long as the
-                    // connection (an idle subscriber's, for hours).
-                    *replay = (Vec::new(), 0);
-                }
-                return Poll::Ready(Ok(n));
+        let mut replay = self.replay.lock().unwrap_or_else(|p| p.into_inner());
+        let Replay { bytes, pos, budget } = &mut *replay;
+        if *pos < bytes.len() {
+            let n = (bytes.len() - *pos).min(buf.len());
+            buf[..n].copy_from_slice(&bytes[*pos..*pos + n]);
+            *pos += n;
+            if *pos == bytes.len() {
+                // Replayed in full: free it, it would otherwise live as long as the
+                // connection (an idle subscriber's, for hours).
+                *bytes = Vec::new();
+                *pos = 0;
             }
+            return Poll::Ready(Ok(n));
         }
-        Pin::new(&mut &*self.socket).poll_read(cx, buf)
+        let Some(left) = *budget else {
+            return Pin::new(&mut &*self.socket).poll_read(cx, buf);
+        };
+        // The request ends here: what follows belongs to the next one.
+        let max = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if max == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        let polled = Pin::new(&mut &*self.socket).poll_read(cx, &mut buf[..max]);
+        if let Poll::Ready(Ok(n)) = polled {
+            *budget = Some(left - n as u64);
+        }
+        polled
     }
 }
 
@@ -276,12 +302,33 @@ struct Head {
     path: String,
     headers: Vec<(String, String)>,
     content_length: Option<u64>,
+    /// `Transfer-Encoding: chunked`.
+    chunked: bool,
 }
 
 impl Head {
     /// Whether this is `GET /events`, which is served without async-h1.
     fn is_events(&self) -> bool {
         self.method == "GET" && target_path(&self.path) == "/events"
+    }
+
+    /// Splits what was read into this request's bytes, what the reader may still take from
+    /// the socket for its body (`None`: any, for a chunked body), and the bytes of the
+    /// requests pipelined behind it.
+    fn split(self) -> (Vec<u8>, Option<u64>, Vec<u8>) {
+        let mut bytes = self.bytes;
+        if self.chunked {
+            // Its end is known only by decoding it; the connection closes after it.
+            return (bytes, None, Vec::new());
+        }
+        let end = (self.head_len as u64).saturating_add(self.content_length.unwrap_or(0));
+        let have = bytes.len() as u64;
+        if end >= have {
+            return (bytes, Some(end - have), Vec::new());
+        }
+        // `end < have`, a usize.
+        let next = bytes.split_off(usize::try_from(end).unwrap_or(bytes.len()));
+        (bytes, Some(0), next)
     }
 }
 
@@ -309,11 +356,13 @@ fn refuse(status: StatusCode, reason: impl Into<String>) -> HeadError {
 
 async fn serve_connection(app: &Arc<App>, info: &ConnInfo) {
     let conn = Conn::new(info);
+    // Bytes of pipelined requests read along with the previous one.
+    let mut next = Vec::new();
     // One request per iteration; ends when a response closes the connection or at EOF.
     loop {
         // Boxed here and below: a task is as large as its largest state, and an event stream's
         // task lives (idle, mostly) as long as its subscriber.
-        let head = match Box::pin(read_head(app, &info.socket)).await {
+        let head = match Box::pin(read_head(app, &info.socket, std::mem::take(&mut next))).await {
             Ok(head) => head,
             Err(HeadError::Idle) => return,
             Err(HeadError::Refuse(status, reason)) => {
@@ -327,12 +376,22 @@ async fn serve_connection(app: &Arc<App>, info: &ConnInfo) {
             serve_direct(app, info, &conn, head).await;
             return;
         }
-        conn.set_replay(head.bytes);
+        let chunked = head.chunked;
+        let (request, budget, rest) = head.split();
+        conn.set_replay(request, budget);
+        next = rest;
         let before = conn.written.load(Ordering::Relaxed);
         let endpoint = |req: Request| {
             let app = Arc::clone(app);
             let info = info.clone();
-            async move { Ok(routes::handle(&app, req, &info).await) }
+            async move {
+                let mut res = routes::handle(&app, req, &info).await;
+                if chunked {
+                    // Where a chunked body ends is known only to async-h1's decoder.
+                    res.insert_header("Connection", "close");
+                }
+                Ok(res)
+            }
         };
         // async-h1's own header timeout (60 s, not configurable) never fires: the head has
         // arrived already.
@@ -362,17 +421,41 @@ async fn serve_connection(app: &Arc<App>, info: &ConnInfo) {
     }
 }
 
-/// Reads and checks one request head, within [`HEADER_TIMEOUT`].
-async fn read_head(app: &App, socket: &Async<TcpStream>) -> Result<Head, HeadError> {
-    let mut bytes = Vec::new();
+/// Reads and checks one request head, within [`HEADER_TIMEOUT`]. `bytes` holds what was
+/// already read of it (pipelined behind the previous request).
+async fn read_head(
+    app: &App,
+    socket: &Async<TcpStream>,
+    mut bytes: Vec<u8>,
+) -> Result<Head, HeadError> {
     // Bytes actually received: `bytes` has spare zeroes while a read is pending.
-    let mut received = 0;
+    let mut received = bytes.len();
     let reading = async {
+        // What was searched for the head's end already.
+        let mut filled = 0;
         // Bounded: every pass adds bytes, and the head is capped at MAX_HEAD.
         loop {
+            if filled < bytes.len() {
+                let scan_from = filled.saturating_sub(3);
+                if let Some(end) = find(&bytes[scan_from..], b"\r\n\r\n") {
+                    return Ok(scan_from + end + 4);
+                }
+                if find(&bytes, b"\n\n").is_some() {
+                    return Err(refuse(
+                        StatusCode::BadRequest,
+                        "request lines must end with CRLF",
+                    ));
+                }
+                if bytes.len() > MAX_HEAD {
+                    return Err(refuse(
+                        StatusCode::RequestHeaderFieldsTooLarge,
+                        format!("request head larger than {MAX_HEAD} bytes"),
+                    ));
+                }
+            }
             // Read straight into the buffer: no scratch array in the connection's task, which
             // lives (at its largest state's size) as long as the connection.
-            let filled = bytes.len();
+            filled = bytes.len();
             bytes.resize(filled + 1024, 0);
             let read = (&*socket).read(&mut bytes[filled..]).await;
             bytes.truncate(filled + *read.as_ref().unwrap_or(&0));
@@ -387,22 +470,6 @@ async fn read_head(app: &App, socket: &Async<TcpStream>) -> Result<Head, HeadErr
                         "connection closed inside the request head",
                     )
                 });
-            }
-            let scan_from = filled.saturating_sub(3);
-            if let Some(end) = find(&bytes[scan_from..], b"\r\n\r\n") {
-                return Ok(scan_from + end + 4);
-            }
-            if find(&bytes, b"\n\n").is_some() {
-                return Err(refuse(
-                    StatusCode::BadRequest,
-                    "request lines must end with CRLF",
-                ));
-            }
-            if bytes.len() > MAX_HEAD {
-                return Err(refuse(
-                    StatusCode::RequestHeaderFieldsTooLarge,
-                    format!("request head larger than {MAX_HEAD} bytes"),
-                ));
             }
         }
     };
@@ -487,10 +554,14 @@ fn check_head(app: &App, bytes: Vec<u8>, head_len: usize) -> Result<Head, HeadEr
         if h.name.eq_ignore_ascii_case("host") {
             host = Some(value.to_owned());
         } else if h.name.eq_ignore_ascii_case("content-length") {
-            let n: u64 = value
-                .trim()
+            // Digits only (RFC 9112): `+5` or `5, 5` parse differently elsewhere, and a proxy
+            // that reads another length than ours lets a request be smuggled past it.
+            let digits = value.trim();
+            let n: u64 = digits
                 .parse()
-                .map_err(|_| refuse(StatusCode::BadRequest, "invalid Content-Length"))?;
+                .ok()
+                .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| refuse(StatusCode::BadRequest, "invalid Content-Length"))?;
             if content_length.is_some_and(|m| m != n) {
                 return Err(refuse(
                     StatusCode::BadRequest,
@@ -545,6 +616,7 @@ fn check_head(app: &App, bytes: Vec<u8>, head_len: usize) -> Result<Head, HeadEr
         path,
         headers: list,
         content_length,
+        chunked,
     })
 }
 
@@ -601,7 +673,7 @@ async fn answer_direct(
     let rest = head.bytes[head.head_len..].to_vec();
     let http10 = head.http10;
     let content_length = head.content_length;
-    conn.set_replay(rest);
+    conn.set_replay(rest, None);
     if let Some(len) = content_length {
         let body = futures_lite::io::BufReader::new(conn.clone().take(len));
         req.set_body(Body::from_reader(body, usize::try_from(len).ok()));

@@ -245,6 +245,7 @@ async fn try_publish(
         }
     };
     let limit = app.args.max_body;
+    let announced = req.len();
     let mut body = Vec::new();
     req.take_body()
         .take(limit as u64 + 1)
@@ -256,6 +257,10 @@ async fn try_publish(
             StatusCode::PayloadTooLarge,
             format!("body larger than {limit} bytes"),
         ));
+    }
+    // The client left mid-body: publishing the part that came would publish the wrong event.
+    if announced.is_some_and(|n| body.len() < n) {
+        return Err(Refused::bad("the body ended before its Content-Length"));
     }
     let body = String::from_utf8(body).map_err(|_| Refused::bad("body is not valid UTF-8"))?;
     let query_topic = query_values(req, "topic").next();
