@@ -10,7 +10,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -157,16 +157,16 @@ async fn accept_loop(
                 app.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 // Small frames must leave at once, not wait for Nagle.
                 let _ = stream.get_ref().set_nodelay(true);
+                let socket = Arc::new(stream);
                 let info = ConnInfo {
                     peer,
-                    socket: Arc::new(stream),
+                    socket: Some(Arc::clone(&socket)),
                 };
                 let app = Arc::clone(app);
                 ex.spawn(async move {
                     // A panic while serving one connection ends that connection only.
-                    let served = std::panic::AssertUnwindSafe(serve_connection(&app, &info))
-                        .catch_unwind()
-                        .await;
+                    let serving = serve_connection(&app, TcpConn(socket), &info);
+                    let served = std::panic::AssertUnwindSafe(serving).catch_unwind().await;
                     if served.is_err() {
                         log::error!("panic while serving {}; connection closed", info.peer);
                     }
@@ -182,52 +182,134 @@ async fn accept_loop(
     }
 }
 
-/// The socket as async-h1 sees it: first the bytes already read by the head check, then the
-/// socket. Counts the bytes written, to know whether async-h1 answered before failing.
+/// A TCP socket shared with the subscriber's slot in the hub (which shuts it down to end a
+/// blocked write).
 #[derive(Debug, Clone)]
-struct Conn {
-    socket: Arc<Async<TcpStream>>,
-    replay: Arc<Mutex<Replay>>,
-    written: Arc<AtomicU64>,
-}
+pub(crate) struct TcpConn(pub(crate) Arc<Async<TcpStream>>);
 
-/// What the reader of a [`Conn`] gets before, and from, the socket.
-#[derive(Debug, Default)]
-struct Replay {
-    bytes: Vec<u8>,
-    pos: usize,
-    /// How many bytes may still come from the socket (`None`: any). async-h1 reads through a
-    /// buffer it drops after each request, so it must never read past the request's end: a
-    /// pipelined request behind it would be lost.
-    budget: Option<u64>,
-}
-
-impl Conn {
-    fn new(info: &ConnInfo) -> Conn {
-        Conn {
-            socket: Arc::clone(&info.socket),
-            replay: Arc::default(),
-            written: Arc::default(),
-        }
-    }
-
-    fn set_replay(&self, bytes: Vec<u8>, budget: Option<u64>) {
-        *self.replay.lock().unwrap_or_else(|p| p.into_inner()) = Replay {
-            bytes,
-            pos: 0,
-            budget,
-        };
-    }
-}
-
-impl AsyncRead for Conn {
+impl AsyncRead for TcpConn {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let mut replay = self.replay.lock().unwrap_or_else(|p| p.into_inner());
-        let Replay { bytes, pos, budget } = &mut *replay;
+        Pin::new(&mut &*self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TcpConn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self.0).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self.0).poll_close(cx)
+    }
+}
+
+/// The client's stream (plain TCP, TLS or in memory) as async-h1 and this module see it:
+/// first the bytes already read by the head check, then the stream. Clones share it
+/// (async-h1 wants a `Clone` connection); they all live in the connection's one task and the
+/// lock is held only inside a poll, so it is never contended. Counts the bytes written, to
+/// know whether async-h1 answered before failing.
+struct Conn<S> {
+    shared: Arc<Shared<S>>,
+}
+
+struct Shared<S> {
+    io: Mutex<Io<S>>,
+    written: AtomicU64,
+}
+
+struct Io<S> {
+    stream: S,
+    replay: Replay,
+}
+
+/// What the reader of a [`Conn`] gets before, and from, the stream.
+#[derive(Debug, Default)]
+struct Replay {
+    bytes: Vec<u8>,
+    pos: usize,
+    /// How many bytes may still come from the stream (`None`: any). async-h1 reads through a
+    /// buffer it drops after each request, so it must never read past the request's end: a
+    /// pipelined request behind it would be lost.
+    budget: Option<u64>,
+}
+
+impl<S> Clone for Conn<S> {
+    fn clone(&self) -> Self {
+        Conn {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S> Conn<S> {
+    fn new(stream: S) -> Conn<S> {
+        Conn {
+            shared: Arc::new(Shared {
+                io: Mutex::new(Io {
+                    stream,
+                    replay: Replay::default(),
+                }),
+                written: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn io(&self) -> MutexGuard<'_, Io<S>> {
+        // Poisoned only by a panic inside a poll, which ends this connection's task anyway.
+        self.shared
+            .io
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_replay(&self, bytes: Vec<u8>, budget: Option<u64>) {
+        self.io().replay = Replay {
+            bytes,
+            pos: 0,
+            budget,
+        };
+    }
+
+    fn written(&self) -> u64 {
+        self.shared.written.load(Ordering::Relaxed)
+    }
+
+    fn count_written(&self, polled: &Poll<io::Result<usize>>) {
+        if let Poll::Ready(Ok(n)) = polled {
+            self.shared.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Conn<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut io = self.io();
+        let Io { stream, replay } = &mut *io;
+        let Replay { bytes, pos, budget } = replay;
         if *pos < bytes.len() {
             let n = (bytes.len() - *pos).min(buf.len());
             buf[..n].copy_from_slice(&bytes[*pos..*pos + n]);
@@ -241,14 +323,14 @@ impl AsyncRead for Conn {
             return Poll::Ready(Ok(n));
         }
         let Some(left) = *budget else {
-            return Pin::new(&mut &*self.socket).poll_read(cx, buf);
+            return Pin::new(stream).poll_read(cx, buf);
         };
         // The request ends here: what follows belongs to the next one.
         let max = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         if max == 0 {
             return Poll::Ready(Ok(0));
         }
-        let polled = Pin::new(&mut &*self.socket).poll_read(cx, &mut buf[..max]);
+        let polled = Pin::new(stream).poll_read(cx, &mut buf[..max]);
         if let Poll::Ready(Ok(n)) = polled {
             *budget = Some(left - n as u64);
         }
@@ -256,16 +338,14 @@ impl AsyncRead for Conn {
     }
 }
 
-impl AsyncWrite for Conn {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Conn<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut &*self.socket).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = polled {
-            self.written.fetch_add(n as u64, Ordering::Relaxed);
-        }
+        let polled = Pin::new(&mut self.io().stream).poll_write(cx, buf);
+        self.count_written(&polled);
         polled
     }
 
@@ -274,19 +354,17 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut &*self.socket).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = polled {
-            self.written.fetch_add(n as u64, Ordering::Relaxed);
-        }
+        let polled = Pin::new(&mut self.io().stream).poll_write_vectored(cx, bufs);
+        self.count_written(&polled);
         polled
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &*self.socket).poll_flush(cx)
+        Pin::new(&mut self.io().stream).poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &*self.socket).poll_close(cx)
+        Pin::new(&mut self.io().stream).poll_close(cx)
     }
 }
 
@@ -354,15 +432,20 @@ fn refuse(status: StatusCode, reason: impl Into<String>) -> HeadError {
     HeadError::Refuse(status, reason.into())
 }
 
-async fn serve_connection(app: &Arc<App>, info: &ConnInfo) {
-    let conn = Conn::new(info);
+/// Serves the requests that arrive on `stream` (plain TCP, TLS or in memory) until the
+/// connection closes. `info` says who the peer is, and which socket to shut down if any.
+pub(crate) async fn serve_connection<S>(app: &Arc<App>, stream: S, info: &ConnInfo)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut conn = Conn::new(stream);
     // Bytes of pipelined requests read along with the previous one.
     let mut next = Vec::new();
     // One request per iteration; ends when a response closes the connection or at EOF.
     loop {
         // Boxed here and below: a task is as large as its largest state, and an event stream's
         // task lives (idle, mostly) as long as its subscriber.
-        let head = match Box::pin(read_head(app, &info.socket, std::mem::take(&mut next))).await {
+        let head = match Box::pin(read_head(app, &mut conn, std::mem::take(&mut next))).await {
             Ok(head) => head,
             Err(HeadError::Idle) => return,
             Err(HeadError::Refuse(status, reason)) => {
@@ -380,7 +463,7 @@ async fn serve_connection(app: &Arc<App>, info: &ConnInfo) {
         let (request, budget, rest) = head.split();
         conn.set_replay(request, budget);
         next = rest;
-        let before = conn.written.load(Ordering::Relaxed);
+        let before = conn.written();
         let endpoint = |req: Request| {
             let app = Arc::clone(app);
             let info = info.clone();
@@ -401,7 +484,7 @@ async fn serve_connection(app: &Arc<App>, info: &ConnInfo) {
             Ok(ConnectionStatus::Close) => return,
             Err(e) => {
                 // Nothing was written: async-h1 refused the request without answering.
-                if conn.written.load(Ordering::Relaxed) == before {
+                if conn.written() == before {
                     app.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
                     let reason = e
                         .to_string()
@@ -423,11 +506,12 @@ async fn serve_connection(app: &Arc<App>, info: &ConnInfo) {
 
 /// Reads and checks one request head, within [`HEADER_TIMEOUT`]. `bytes` holds what was
 /// already read of it (pipelined behind the previous request).
-async fn read_head(
-    app: &App,
-    socket: &Async<TcpStream>,
-    mut bytes: Vec<u8>,
-) -> Result<Head, HeadError> {
+async fn read_head<S>(app: &App, conn: &mut Conn<S>, mut bytes: Vec<u8>) -> Result<Head, HeadError>
+where
+    S: AsyncRead + Unpin,
+{
+    // Straight from the stream: the previous request's bounds are done with.
+    conn.set_replay(Vec::new(), None);
     // Bytes actually received: `bytes` has spare zeroes while a read is pending.
     let mut received = bytes.len();
     let reading = async {
@@ -457,7 +541,7 @@ async fn read_head(
             // lives (at its largest state's size) as long as the connection.
             filled = bytes.len();
             bytes.resize(filled + 1024, 0);
-            let read = (&*socket).read(&mut bytes[filled..]).await;
+            let read = conn.read(&mut bytes[filled..]).await;
             bytes.truncate(filled + *read.as_ref().unwrap_or(&0));
             received = bytes.len();
             let n = read.map_err(|_| HeadError::Idle)?;
@@ -624,7 +708,10 @@ fn check_head(app: &App, bytes: Vec<u8>, head_len: usize) -> Result<Head, HeadEr
 /// answer it), answered without chunked encoding, the body delimited by Content-Length or by
 /// closing; and every event stream, which is written straight to the socket (no body
 /// machinery and no copy buffer per subscriber).
-async fn serve_direct(app: &Arc<App>, info: &ConnInfo, conn: &Conn, head: Head) {
+async fn serve_direct<S>(app: &Arc<App>, info: &ConnInfo, conn: &Conn<S>, head: Head)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     // Boxed, so the request and its response are freed before the stream starts.
     let Some((stream, response_head, chunked)) =
         Box::pin(answer_direct(app, info, conn, head)).await
@@ -639,12 +726,15 @@ async fn serve_direct(app: &Arc<App>, info: &ConnInfo, conn: &Conn, head: Head) 
 
 /// Answers `head`'s request. An event stream is returned, with its response head and
 /// whether it is chunked, for [`EventStream::serve`]; any other response is written here.
-async fn answer_direct(
+async fn answer_direct<S>(
     app: &Arc<App>,
     info: &ConnInfo,
-    conn: &Conn,
+    conn: &Conn<S>,
     head: Head,
-) -> Option<(EventStream, String, bool)> {
+) -> Option<(EventStream, String, bool)>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let host = head
         .headers
         .iter()
@@ -696,11 +786,14 @@ async fn answer_direct(
 /// Writes `res` with `Connection: close` and no chunked encoding (the body ends when the
 /// connection does), then closes. Used for HTTP/1.0 and for refusals.
 /// (Boxed: it is rare, and would otherwise make every connection's task larger.)
-fn write_plain(
-    conn: &Conn,
+fn write_plain<S>(
+    conn: &Conn<S>,
     mut res: Response,
     head_only: bool,
-) -> Pin<Box<impl Future<Output = io::Result<()>> + '_>> {
+) -> Pin<Box<impl Future<Output = io::Result<()>> + '_>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     Box::pin(async move {
         let mut out = conn.clone();
         let framing = match res.len() {
@@ -714,8 +807,9 @@ fn write_plain(
             futures_lite::io::copy(body, &mut out).await?;
         }
         out.flush().await?;
-        let _ = conn.socket.get_ref().shutdown(std::net::Shutdown::Write);
-        linger(conn).await;
+        // Ends the sending side (after TLS's close_notify), so the client sees the end.
+        let _ = out.close().await;
+        linger(&mut out).await;
         Ok(())
     })
 }
@@ -751,12 +845,13 @@ fn response_head(res: &mut Response, framing: &str) -> String {
 /// Reads and discards what the client still sends (bounded in bytes and time) before the
 /// socket is dropped: closing with unread input sends a reset, which can destroy the answer
 /// before the client reads it.
-async fn linger(conn: &Conn) {
+async fn linger<S: AsyncRead + Unpin>(conn: &mut Conn<S>) {
+    conn.set_replay(Vec::new(), None);
     let drain = async {
         let mut scratch = [0u8; 4096];
         let mut left: usize = 256 * 1024;
         while left > 0 {
-            match (&*conn.socket).read(&mut scratch).await {
+            match conn.read(&mut scratch).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => left = left.saturating_sub(n),
             }

@@ -19,8 +19,9 @@ use crate::stream::EventStream;
 #[derive(Debug, Clone)]
 pub(crate) struct ConnInfo {
     pub(crate) peer: SocketAddr,
-    /// The socket, for the disconnect watch of event streams.
-    pub(crate) socket: Arc<Async<TcpStream>>,
+    /// The TCP socket under the connection (none for an in-memory one): shutting it down
+    /// makes a write blocked on a subscriber that stopped reading fail.
+    pub(crate) socket: Option<Arc<Async<TcpStream>>>,
 }
 
 /// Most topics one subscription may select.
@@ -150,7 +151,7 @@ async fn events(app: &Arc<App>, req: &Request, conn: &ConnInfo) -> Response {
         },
         None => None,
     };
-    let subscribed = match app.subscribe(&topics, last_id.as_deref(), Some(conn.socket.clone())) {
+    let subscribed = match app.subscribe(&topics, last_id.as_deref(), conn.socket.clone()) {
         Ok(subscribed) => subscribed,
         Err(e @ SubscribeError::Full { .. }) => {
             app.counters.refused_full.fetch_add(1, Ordering::Relaxed);
@@ -166,7 +167,7 @@ async fn events(app: &Arc<App>, req: &Request, conn: &ConnInfo) -> Response {
         subscribed.id,
         subscribed.replay
     );
-    let body = EventStream::new(Arc::clone(app), subscribed.id, Some(conn.socket.clone()));
+    let body = EventStream::new(Arc::clone(app), subscribed.id);
     let mut res = Response::new(StatusCode::Ok);
     // Not an http-types body: the connection writes the stream itself (`EventStream::serve`).
     res.ext_mut().insert(body);

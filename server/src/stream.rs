@@ -4,18 +4,15 @@
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
-use std::net::TcpStream;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use std::io::Read as _;
-
-use async_io::{Async, Timer};
+use async_io::Timer;
 use futures_lite::future::Future as _;
-use futures_lite::io::{AsyncWrite, AsyncWriteExt as _};
+use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use ssecast::{Comment, Frame, SubscriberId};
 
 use crate::app::{App, EndCause};
@@ -31,10 +28,6 @@ pub(crate) struct EventStream {
     /// A comment sent first, so the client sees bytes (and the headers) at once, before the
     /// hub's `retry:` hint and the replay.
     hello: Option<Frame>,
-    /// The connection, read while the stream waits for frames: nothing else reads it while
-    /// the stream is written, so a client that left would otherwise stay subscribed until a
-    /// write fails (forever, when nothing is published).
-    socket: Option<Arc<Async<TcpStream>>>,
 }
 
 /// What a stream does next.
@@ -49,24 +42,23 @@ enum Next {
 
 impl EventStream {
     /// A body for subscriber `id`.
-    pub(crate) fn new(
-        app: Arc<App>,
-        id: SubscriberId,
-        socket: Option<Arc<Async<TcpStream>>>,
-    ) -> Self {
+    pub(crate) fn new(app: Arc<App>, id: SubscriberId) -> Self {
         // A constant without CR or LF: cannot be refused.
         let hello = Comment::new("ssecast").map(|c| Frame::comment(&c)).ok();
-        EventStream {
-            app,
-            id,
-            hello,
-            socket,
-        }
+        EventStream { app, id, hello }
     }
 
     /// Moves queued frames (at most [`MAX_FRAMES`]) into `frames`; `Pending` until the hub
-    /// queues one, the stream ends or the client leaves.
-    fn poll_frames(&mut self, cx: &mut Context<'_>, frames: &mut Vec<Frame>) -> Poll<Next> {
+    /// queues one, the stream ends or the client leaves (read from `conn` while waiting).
+    fn poll_frames<C>(
+        &mut self,
+        cx: &mut Context<'_>,
+        conn: &mut C,
+        frames: &mut Vec<Frame>,
+    ) -> Poll<Next>
+    where
+        C: AsyncRead + Unpin,
+    {
         frames.extend(self.hello.take());
         let mut state = self.app.lock();
         if state.ended(self.id) {
@@ -82,37 +74,13 @@ impl EventStream {
         if frames.is_empty() {
             state.set_waker(self.id, cx.waker());
             drop(state);
-            if self.client_gone(cx) {
+            if client_gone(cx, conn) {
                 self.app.end_stream(self.id, EndCause::ClientGone);
                 return Poll::Ready(Next::Gone);
             }
             return Poll::Pending;
         }
         Poll::Ready(Next::Write)
-    }
-
-    /// Reads and discards what the client sent (it has nothing to say on an event stream);
-    /// true once it closed the connection or the connection failed.
-    fn client_gone(&self, cx: &mut Context<'_>) -> bool {
-        let Some(socket) = &self.socket else {
-            return false;
-        };
-        let mut scratch = [0u8; 64];
-        // Bounded: a client that keeps sending is read on at its next turn.
-        for _ in 0..16 {
-            match socket.poll_readable(cx) {
-                Poll::Pending => return false,
-                Poll::Ready(Err(_)) => return true,
-                Poll::Ready(Ok(())) => {}
-            }
-            match (&mut socket.get_ref()).read(&mut scratch) {
-                Ok(0) => return true,
-                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return true,
-                _ => {}
-            }
-        }
-        cx.waker().wake_by_ref();
-        false
     }
 
     /// Writes `head` (the response head), then every frame as it is queued, to `out` until
@@ -126,13 +94,13 @@ impl EventStream {
         chunked: bool,
     ) -> io::Result<()>
     where
-        W: AsyncWrite + Unpin,
+        W: AsyncRead + AsyncWrite + Unpin,
     {
         let mut frames = Vec::new();
         let mut head = head.into_bytes();
         let timeout = Some(self.app.args.write_timeout).filter(|t| !t.is_zero());
         loop {
-            match poll_fn(|cx| self.poll_frames(cx, &mut frames)).await {
+            match poll_fn(|cx| self.poll_frames(cx, out, &mut frames)).await {
                 Next::Write => {}
                 Next::End => break,
                 Next::Gone => return Ok(()),
@@ -162,6 +130,27 @@ impl EventStream {
         }
         out.flush().await
     }
+}
+
+/// Reads and discards what the client sent (it has nothing to say on an event stream, and
+/// nothing else reads the connection while the stream is written); true once it closed the
+/// connection or the connection failed. Reading through the connection, not the raw socket,
+/// keeps a TLS session intact and sees its `close_notify`.
+fn client_gone<C>(cx: &mut Context<'_>, conn: &mut C) -> bool
+where
+    C: AsyncRead + Unpin,
+{
+    let mut scratch = [0u8; 64];
+    // Bounded: a client that keeps sending is read on at its next turn.
+    for _ in 0..16 {
+        match Pin::new(&mut *conn).poll_read(cx, &mut scratch) {
+            Poll::Pending => return false,
+            Poll::Ready(Ok(0) | Err(_)) => return true,
+            Poll::Ready(Ok(_)) => {}
+        }
+    }
+    cx.waker().wake_by_ref();
+    false
 }
 
 /// Writes `head` (empty after the first write) and `frames` as one chunk, or bare when not
