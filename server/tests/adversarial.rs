@@ -318,3 +318,258 @@ fn hostile_requests_get_their_status_and_the_live_stream_keeps_flowing() {
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
 }
+
+/// Open file descriptors of a process.
+fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn trickled_heads_and_silent_connections_are_cut_at_the_header_timeout() {
+    let server = Server::start(&["--queue", "1024"]);
+    let pid = server.child.id();
+    let fds_before = fds(pid);
+    let live = Live::start(&server);
+    // One byte every 200 ms: each read makes progress, but the head never completes in 5 s.
+    let trickle = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let start = Instant::now();
+    let mut writer = trickle.try_clone().unwrap();
+    let trickling = std::thread::spawn(move || {
+        let head = format!(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: {}",
+            "a".repeat(100)
+        );
+        for byte in head.bytes() {
+            if writer.write_all(&[byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    // Connections that never send a byte.
+    let silent: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    let mut answer = Vec::new();
+    let mut reader = trickle;
+    reader.set_read_timeout(Some(WAIT)).unwrap();
+    let _ = reader.read_to_end(&mut answer);
+    let took = start.elapsed();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 408 "),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    // The limit is on the whole head, not on the gap between bytes.
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(9),
+        "{took:?}"
+    );
+    drop(reader);
+    trickling.join().unwrap();
+    for mut stream in silent {
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut nothing = Vec::new();
+        stream
+            .read_to_end(&mut nothing)
+            .expect("closed, not timed out");
+        assert!(nothing.is_empty(), "closed without an answer");
+    }
+    live.finish();
+    // Every socket of the hostile connections was released.
+    assert!(
+        common::wait_until(WAIT, || fds(pid) <= fds_before + 2),
+        "fds {} -> {}",
+        fds_before,
+        fds(pid)
+    );
+}
+
+#[test]
+fn cr_lf_and_nul_in_every_publishable_field_inject_nothing() {
+    let server = Server::start(&[]);
+    let mut sse = Sse::open(server.port, "/events?topic=inj", &[]);
+    assert!(server.wait_metric("ssecast_subscribers", 1, WAIT));
+    let json = |v: serde_json::Value| {
+        let mut v = v;
+        if v.get("topic").is_none() {
+            v["topic"] = "inj".into();
+        }
+        common::post(
+            server.port,
+            "/publish",
+            "application/json",
+            v.to_string().as_bytes(),
+            &[],
+        )
+    };
+    let text = |query: &str, body: &str| {
+        common::post(
+            server.port,
+            &format!("/publish?topic=inj{query}"),
+            "text/plain",
+            body.as_bytes(),
+            &[],
+        )
+    };
+    let evil = "\r\nid: 666\r\nevent: evil\r\nretry: 1\r\n\r\ndata: injected";
+    use serde_json::json;
+    // (reply, what the subscriber must decode: Some((type, data)) or None for a refusal)
+    let cases = vec![
+        (
+            json(json!({ "data": format!("a{evil}") })),
+            Some((
+                "message",
+                "a\nid: 666\nevent: evil\nretry: 1\n\ndata: injected".to_owned(),
+            )),
+        ),
+        (
+            json(json!({ "data": "a\rb\nc\r\nd" })),
+            Some(("message", "a\nb\nc\nd".to_owned())),
+        ),
+        (
+            json(json!({ "data": "a\u{0}b" })),
+            Some(("message", "a\u{0}b".to_owned())),
+        ),
+        (
+            json(json!({ "data": "\n\n\n" })),
+            Some(("message", "\n\n\n".to_owned())),
+        ),
+        (
+            json(json!({ "data": "x", "event": format!("t{evil}") })),
+            None,
+        ),
+        (json(json!({ "data": "x", "event": "t\r" })), None),
+        (
+            json(json!({ "data": "x", "event": "t\u{0}u" })),
+            Some(("t\u{0}u", "x".to_owned())),
+        ),
+        (json(json!({ "data": "x", "id": format!("1{evil}") })), None),
+        (json(json!({ "data": "x", "id": "1\u{0}" })), None),
+        (json(json!({ "data": "x", "id": "1\n" })), None),
+        (json(json!({ "data": "x", "retry": "1\n2" })), None),
+        (json(json!({ "data": "x", "topic": "inj\r\nx" })), None),
+        (json(json!({ "data": "x", "topic": "inj\u{0}" })), None),
+        (
+            text("", &format!("b{evil}")),
+            Some((
+                "message",
+                "b\nid: 666\nevent: evil\nretry: 1\n\ndata: injected".to_owned(),
+            )),
+        ),
+        (text("", "\r"), Some(("message", "\n".to_owned()))),
+        (text("&event=a%0D%0Adata:%20evil", "x"), None),
+        (text("&event=a%0Ab", "x"), None),
+        (text("&event=a%00b", "x"), Some(("a\u{0}b", "x".to_owned()))),
+        (
+            common::post(
+                server.port,
+                "/publish?topic=inj%0Aevil",
+                "text/plain",
+                b"x",
+                &[],
+            ),
+            None,
+        ),
+        (
+            common::post(
+                server.port,
+                "/publish?topic=inj%00",
+                "text/plain",
+                b"x",
+                &[],
+            ),
+            None,
+        ),
+    ];
+    let mut want = Vec::new();
+    for (k, (reply, expect)) in cases.into_iter().enumerate() {
+        match expect {
+            None => assert_eq!(reply.status, 400, "case {k}: {}", reply.text()),
+            Some((event_type, data)) => {
+                assert_eq!(reply.status, 200, "case {k}: {}", reply.text());
+                let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+                let id = v["id"].as_str().unwrap().to_owned();
+                want.push((event_type.to_owned(), data, id));
+            }
+        }
+    }
+    assert_eq!(text("", "end").status, 200);
+    let mut got = Vec::new();
+    loop {
+        let e = sse.event();
+        if e.data == "end" {
+            break;
+        }
+        got.push((e.event_type, e.data, e.last_event_id));
+    }
+    // Exactly the accepted events, as published, each with the id it was given.
+    assert_eq!(got, want);
+    // The server's own hint, not the injected `retry: 1`.
+    assert_eq!(sse.decoder.retry(), Some(ssecast::Millis(3000)));
+}
+
+#[test]
+fn a_publish_burst_with_subscribers_that_stopped_reading() {
+    const EVENTS: usize = 1500;
+    const STALLED: usize = 20;
+    // Events large enough to fill the stalled sockets' buffers, a queue that holds a fifth.
+    let server = Server::start(&["--queue", "300", "--keepalive", "0", "--write-timeout", "0"]);
+    let pid = server.child.id();
+    let stalled: Vec<Sse> = (0..STALLED)
+        .map(|_| Sse::open(server.port, "/events?topic=burst", &[]))
+        .collect();
+    let mut reader = Sse::open(server.port, "/events?topic=burst", &[]);
+    assert!(server.wait_metric("ssecast_subscribers", STALLED as u64 + 1, WAIT));
+    let rss_before = rss_kib(pid);
+    let port = server.port;
+    let publisher = std::thread::spawn(move || {
+        let payload = "x".repeat(16 * 1024);
+        for i in 0..EVENTS {
+            let reply = common::post(
+                port,
+                "/publish?topic=burst",
+                "text/plain",
+                format!("{i} {payload}").as_bytes(),
+                &[],
+            );
+            assert_eq!(reply.status, 200);
+        }
+    });
+    let got: Vec<usize> = (0..EVENTS)
+        .map(|_| {
+            let e = reader.event();
+            e.data.split(' ').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    publisher.join().unwrap();
+    assert_eq!(
+        got,
+        (0..EVENTS).collect::<Vec<_>>(),
+        "the reader lost nothing"
+    );
+    // Every stalled subscriber got some (its socket buffers), queued some and dropped the
+    // rest: frames never delivered or dropped are the ones still queued, at most a queue each.
+    let delivered = server.metric("ssecast_delivered_total") as usize;
+    let dropped = server.metric("ssecast_dropped_total") as usize;
+    let sent = EVENTS * (STALLED + 1);
+    assert!(dropped > 0, "the stalled subscribers dropped events");
+    assert!(
+        delivered + dropped <= sent && delivered + dropped + STALLED * 300 >= sent,
+        "delivered {delivered} + dropped {dropped} vs {sent}"
+    );
+    // Their queues hold shared frames, not copies: a few MB at most.
+    let rss_after = rss_kib(pid);
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    for sse in stalled {
+        sse.close();
+    }
+    assert!(server.wait_metric("ssecast_subscribers", 1, WAIT));
+    server.publish_json(&serde_json::json!({"data": "after", "topic": "burst"}));
+    assert_eq!(reader.event().data, "after");
+}
