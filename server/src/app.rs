@@ -292,12 +292,12 @@ impl App {
 
     /// Publishes events ordered elsewhere (see [`Hub::publish_at`]), oldest first; those the
     /// hub already has are skipped.
-    pub(crate) fn publish_at(&self, topic: &Topic, events: Vec<(u64, Event)>) {
+    pub(crate) fn publish_at(&self, events: Vec<(u64, Topic, Event)>) {
         let now = self.now();
         let mut state = self.lock();
-        for (seq, event) in events {
+        for (seq, topic, event) in events {
             // A refusal is an entry delivered twice (seeding and reading overlap): skip it.
-            let _ = state.hub.publish_at(topic, event, seq, now);
+            let _ = state.hub.publish_at(&topic, event, seq, now);
         }
         self.finish(state);
     }

@@ -168,18 +168,19 @@ impl Cluster {
         }
     }
 
-    /// Appends `event` to the topic's stream; its id is the stream id Redis assigned.
+    /// Appends `event` to the topic's stream with the next id of the cluster's one sequence
+    /// ([`XADD_SCRIPT`]); that stream id is the event's id.
     pub(crate) async fn publish(
         &self,
         topic: &Topic,
         event: &Event,
     ) -> Result<EventId, ClusterError> {
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(stream_key(topic))
-            .arg("MAXLEN")
-            .arg("~")
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(XADD_SCRIPT)
+            .arg(2)
+            .arg(stream_key(topic))
+            .arg(CLOCK_KEY)
             .arg(self.stream_len)
-            .arg("*")
             .arg("data")
             .arg(event.data());
         if let Some(t) = event.event_type() {
@@ -303,7 +304,8 @@ impl Cluster {
     /// there.
     fn deliver(&self, app: &App, topic: &Topic, entries: Vec<(u64, Event)>) {
         if !entries.is_empty() {
-            app.publish_at(topic, entries);
+            let events = entries.into_iter().map(|(seq, e)| (seq, topic.clone(), e));
+            app.publish_at(events.collect());
         }
     }
 
@@ -428,8 +430,9 @@ impl Cluster {
             .collect()
     }
 
-    /// Delivers an `XREAD` reply: per stream, in stream order.
+    /// Delivers an `XREAD` reply in id order across its streams.
     fn deliver_read(&self, app: &App, reply: Value) {
+        let mut all: Vec<(u64, Topic, Event)> = Vec::new();
         for (key, entries) in pairs(reply) {
             let Some(topic) = as_string(key)
                 .as_deref()
@@ -443,7 +446,11 @@ impl Cluster {
             self.counters
                 .read
                 .fetch_add(entries.len() as u64, Ordering::Relaxed);
-            self.deliver(app, &topic, entries);
+            all.extend(entries.into_iter().map(|(seq, e)| (seq, topic.clone(), e)));
+        }
+        all.sort_by_key(|(seq, _, _)| *seq);
+        if !all.is_empty() {
+            app.publish_at(all);
         }
     }
 }
@@ -524,6 +531,36 @@ impl Drop for Preparing {
 }
 
 const KEY_PREFIX: &str = "ssecast:";
+/// The newest id given to any event, outside the streams' key space.
+const CLOCK_KEY: &str = "ssecast-last-id";
+
+/// `XADD` with the next id of one sequence shared by every topic: Redis's clock in
+/// milliseconds and a counter within the millisecond, never below the last id given. Each
+/// stream's own `*` ids restart their counter per stream, so two topics could give the same
+/// id to different events and order them apart from publish order; these cannot. Atomic, as
+/// every script is; built on the clock, so ids go on growing after Redis restarts empty.
+const XADD_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = 0
+local last = redis.call('GET', KEYS[2])
+if last then
+  local lms, ln = string.match(last, '^(%d+)-(%d+)$')
+  lms = tonumber(lms)
+  ln = tonumber(ln)
+  if ms <= lms then
+    ms = lms
+    n = ln + 1
+    if n >= 1000000 then
+      ms = lms + 1
+      n = 0
+    end
+  end
+end
+local id = string.format('%d-%d', ms, n)
+redis.call('SET', KEYS[2], id)
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, unpack(ARGV, 2))
+";
 
 fn stream_key(topic: &Topic) -> String {
     format!("{KEY_PREFIX}{}", topic.as_str())

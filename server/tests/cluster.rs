@@ -343,3 +343,29 @@ fn a_new_topic_cannot_be_followed_while_redis_is_down() {
     let known = Sse::open(a.port, "/events?topic=known", &[]);
     assert_eq!(known.status, 200);
 }
+
+#[test]
+fn a_resume_over_two_topics_on_a_node_that_followed_neither_keeps_the_stream_order() {
+    let redis = Redis::start();
+    let a = node(&redis, &[]);
+    let b = node(&redis, &[]);
+    let mut both = Sse::open(b.port, "/events?topic=x&topic=y", &[]);
+    assert_eq!(both.status, 200);
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        let topic = if i % 3 == 0 { "x" } else { "y" };
+        let data = format!("{topic}{i}");
+        expected.push((publish(&b, topic, &data), data));
+    }
+    assert_eq!(take(&mut both, 20), expected);
+    // Node A seeds both topics' history from their streams when the client comes back.
+    let last = &expected[6].0;
+    let mut resumed = Sse::open(
+        a.port,
+        "/events?topic=x&topic=y",
+        &[("Last-Event-ID", last.as_str())],
+    );
+    assert_eq!(resumed.status, 200);
+    assert_eq!(take(&mut resumed, 13), expected[7..]);
+    assert!(resumed.try_event(Duration::from_millis(300)).is_none());
+}

@@ -144,3 +144,31 @@ fn the_log_is_compacted_to_the_history_it_keeps() {
     let kept: Vec<&str> = got[1..].iter().map(|e| e.0.as_str()).collect();
     assert_eq!(kept, ids[1295..]);
 }
+
+#[test]
+fn a_torn_record_at_the_end_of_the_log_is_cut_off() {
+    let dir = TempDir::new("torn");
+    let args = ["--data-dir", dir.path()];
+    let server = Server::start(&args);
+    let ids: Vec<String> = (0..5)
+        .map(|i| publish(&server, "t", &format!("e{i}")))
+        .collect();
+    kill_9(server);
+    // What a crash in the middle of a write leaves: a record's start, without its end.
+    let log = Path::new(dir.path()).join("history.log");
+    let whole = std::fs::read(&log).unwrap();
+    let mut torn = whole.clone();
+    torn.extend_from_slice(&whole[..whole.len() / 5 - 3]);
+    std::fs::write(&log, &torn).unwrap();
+
+    let server = Server::start(&args);
+    let mut back = resume(&server, "t", &ids[1]);
+    let got: Vec<String> = drain(&mut back).into_iter().map(|e| e.2).collect();
+    assert_eq!(got, ["e2", "e3", "e4"]);
+    // The log goes on after the last whole record.
+    let next = publish(&server, "t", "e5");
+    kill_9(server);
+    let server = Server::start(&args);
+    let mut again = resume(&server, "t", &ids[4]);
+    assert_eq!(drain(&mut again), [message(&next, "e5")]);
+}
