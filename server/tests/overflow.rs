@@ -33,7 +33,9 @@ fn run(policy: &str, acted: &str) -> Run {
 }
 
 fn run_with(flags: &[&str], acted: &str) -> Run {
-    let mut args = vec!["--queue", "4", "--keepalive", "0"];
+    // Room for 32 frames: the stalled client still overflows (it reads nothing), while a
+    // reader that a loaded machine deschedules for a moment does not.
+    let mut args = vec!["--queue", "32", "--keepalive", "0"];
     args.extend_from_slice(flags);
     let server = Server::start(&args);
     let stalled = Sse::open(server.port, "/events", &[]);
