@@ -90,7 +90,20 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer <TOKEN>` on `POST /publish`. Without it, only loopback
     /// peers may publish.
     #[arg(long, env = "SSECAST_PUBLISH_TOKEN", hide_env_values = true)]
-    pub publish_token: Option<String>,
+    pub publish_token: Option<Secret>,
+
+    /// Require a token on `GET /events`: `Authorization: Bearer <TOKEN>`, or the cookie
+    /// `ssecast_token=<TOKEN>` (what a browser's EventSource can send).
+    #[arg(long, env = "SSECAST_SUBSCRIBE_TOKEN", hide_env_values = true)]
+    pub subscribe_token: Option<Secret>,
+
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first).
+    #[arg(long, env = "SSECAST_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of `--tls-cert` (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SSECAST_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// An origin allowed to use the API from a browser (repeatable; `*` allows any). None by
     /// default. The environment variable takes a comma-separated list.
@@ -125,7 +138,53 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
 }
 
+/// A token. Its `Debug` hides it, so no log line or error message can carry it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The token itself, for comparing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    /// Never fails: a bad token is refused by [`ServeArgs::check`], whose message does not
+    /// repeat it (clap's would).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
 impl ServeArgs {
+    /// Refuses flag values clap cannot check: tokens that could never match (they travel in a
+    /// header and a cookie). The message names the flag, never the value.
+    pub fn check(&self) -> Result<(), String> {
+        for (flag, token) in [
+            ("--publish-token", &self.publish_token),
+            ("--subscribe-token", &self.subscribe_token),
+        ] {
+            let Some(token) = token else { continue };
+            // Visible ASCII but the cookie separators `"` `,` `;` `\`.
+            let fits = |b: u8| b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\');
+            if token.0.is_empty() || !token.0.bytes().all(fits) {
+                return Err(format!(
+                    "{flag}: use visible ASCII without spaces, quotes, commas, semicolons or backslashes"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The hub configuration these flags describe.
     pub fn hub_config(&self) -> HubConfig {
         HubConfig {

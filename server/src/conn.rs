@@ -24,6 +24,7 @@ use crate::app::App;
 use crate::config::ServeArgs;
 use crate::routes::{self, ConnInfo};
 use crate::stream::EventStream;
+use crate::tls::{self, TlsAcceptor};
 
 /// How long a client may take to send a request's headers (the Go program's
 /// `ReadHeaderTimeout`); an idle keep-alive connection is closed after as long.
@@ -37,6 +38,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// Runs the server until SIGINT or SIGTERM. `on_listening` gets the bound address once the
 /// socket listens (the binary prints it).
 pub fn run(args: ServeArgs, on_listening: impl FnOnce(SocketAddr)) -> io::Result<()> {
+    args.check()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = Async::<TcpListener>::bind(args.addr)?;
     let addr = listener.get_ref().local_addr()?;
     // Before `on_listening`, so a test that sees the address can already signal us.
@@ -72,7 +80,7 @@ pub fn run(args: ServeArgs, on_listening: impl FnOnce(SocketAddr)) -> io::Result
         }
     };
     log::info!(
-        "ssecast {} listening on http://{addr} (tick {}, keepalive {}, queue {}, overflow {:?}, {threads} threads, www {})",
+        "ssecast {} listening on {scheme}://{addr} (tick {}, keepalive {}, queue {}, overflow {:?}, {threads} threads, www {})",
         env!("CARGO_PKG_VERSION"),
         every(app.args.tick),
         every(app.args.keepalive),
@@ -103,7 +111,7 @@ pub fn run(args: ServeArgs, on_listening: impl FnOnce(SocketAddr)) -> io::Result
                 _ => log::info!("signal stream ended: shutting down"),
             }
         };
-        let accepting = accept_loop(&app, &ex, &listener);
+        let accepting = accept_loop(&app, &ex, &listener, tls);
         future::or(stopped, accepting).await;
         drop(listener);
         app.shutdown_streams();
@@ -150,6 +158,7 @@ async fn accept_loop(
     app: &Arc<App>,
     ex: &Arc<smol::Executor<'static>>,
     listener: &Async<TcpListener>,
+    tls: Option<TlsAcceptor>,
 ) {
     loop {
         match listener.accept().await {
@@ -163,9 +172,16 @@ async fn accept_loop(
                     socket: Some(Arc::clone(&socket)),
                 };
                 let app = Arc::clone(app);
+                let tls = tls.clone();
                 ex.spawn(async move {
+                    let serving = async {
+                        match tls {
+                            // Boxed: a plain connection's task stays as small as it was.
+                            Some(tls) => Box::pin(serve_tls(&app, tls, socket, &info)).await,
+                            None => serve_connection(&app, TcpConn(socket), &info).await,
+                        }
+                    };
                     // A panic while serving one connection ends that connection only.
-                    let serving = serve_connection(&app, TcpConn(socket), &info);
                     let served = std::panic::AssertUnwindSafe(serving).catch_unwind().await;
                     if served.is_err() {
                         log::error!("panic while serving {}; connection closed", info.peer);
@@ -179,6 +195,41 @@ async fn accept_loop(
                 Timer::after(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// Serves a connection over TLS once its handshake is done, within [`HEADER_TIMEOUT`]. A
+/// client that speaks plain HTTP to the port is told so in plain HTTP.
+async fn serve_tls(app: &Arc<App>, tls: TlsAcceptor, socket: Arc<Async<TcpStream>>, info: &ConnInfo) {
+    let handshake = async {
+        let mut first = [0u8; 1];
+        if !matches!(socket.peek(&mut first).await, Ok(1)) {
+            return Err(false);
+        }
+        if first[0] != tls::HANDSHAKE_RECORD {
+            return Err(true);
+        }
+        tls.accept(TcpConn(Arc::clone(&socket)))
+            .await
+            .map_err(|e| {
+                app.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
+                log::debug!("{}: TLS handshake failed: {e}", info.peer);
+                false
+            })
+    };
+    let timeout = async {
+        Timer::after(HEADER_TIMEOUT).await;
+        Err(false)
+    };
+    match handshake.or(timeout).await {
+        Ok(stream) => serve_connection(app, stream, info).await,
+        Err(true) => {
+            app.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
+            let reason = "this port speaks HTTPS: use an https:// URL";
+            let refusal = routes::text(StatusCode::BadRequest, reason);
+            let _ = write_plain(&Conn::new(TcpConn(socket)), refusal, false).await;
+        }
+        Err(false) => {}
     }
 }
 

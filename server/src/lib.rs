@@ -14,7 +14,8 @@ mod conn;
 mod routes;
 mod store;
 mod stream;
+mod tls;
 
 pub use client::{decode_stdin, listen, publish};
-pub use config::{parse_duration, Cli, Command, ListenArgs, PublishArgs, ServeArgs};
+pub use config::{parse_duration, Cli, Command, ListenArgs, PublishArgs, Secret, ServeArgs};
 pub use conn::{run, HEADER_TIMEOUT};

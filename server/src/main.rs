@@ -38,10 +38,15 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ssecast_server::ServeArgs) -> std::io::Result<()> {
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     ssecast_server::run(args, |addr| {
         // The one line on stdout: tests and scripts read the bound port from it.
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on http://{addr}");
+        let _ = writeln!(out, "listening on {scheme}://{addr}");
         let _ = out.flush();
     })
 }

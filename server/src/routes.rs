@@ -13,6 +13,7 @@ use serde::Deserialize;
 use ssecast::{Event, EventId, EventType, Millis, SubscribeError, Topic};
 
 use crate::app::{App, EndCause};
+use crate::config::Secret;
 use crate::stream::EventStream;
 
 /// What the routes know about the connection a request came on.
@@ -63,6 +64,11 @@ pub(crate) async fn handle(app: &Arc<App>, mut req: Request, conn: &ConnInfo) ->
         res.append_header("Vary", "Origin");
     }
     if let Some(origin) = origin {
+        // Credentials (a cookie for --subscribe-token) only for origins named one by one:
+        // `*` would let every site read a signed-in user's streams.
+        if app.args.cors_origins.iter().any(|allowed| *allowed == origin) {
+            res.insert_header("Access-Control-Allow-Credentials", "true");
+        }
         res.insert_header("Access-Control-Allow-Origin", origin);
     }
     if res.status().is_client_error() {
@@ -120,6 +126,16 @@ fn query_values<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = Str
 async fn events(app: &Arc<App>, req: &Request, conn: &ConnInfo) -> Response {
     if app.is_shutting_down() {
         return text(StatusCode::ServiceUnavailable, "shutting down");
+    }
+    if let Some(token) = &app.args.subscribe_token {
+        if !subscriber_has(req, token) {
+            let reason = format!(
+                "a valid Authorization: Bearer token or {TOKEN_COOKIE} cookie is required"
+            );
+            let mut res = text(StatusCode::Unauthorized, reason);
+            res.insert_header("WWW-Authenticate", "Bearer");
+            return res;
+        }
     }
     let mut topics = Vec::new();
     for name in query_values(req, "topic") {
@@ -225,7 +241,7 @@ async fn try_publish(
     conn: &ConnInfo,
 ) -> Result<EventId, Refused> {
     authorize(
-        app.args.publish_token.as_deref(),
+        app.args.publish_token.as_ref().map(Secret::expose),
         req.header("Authorization").map(|v| v.last().as_str()),
         conn.peer.ip(),
     )?;
@@ -333,10 +349,7 @@ fn authorize(
 ) -> Result<(), Refused> {
     match token {
         Some(token) => {
-            let given = authorization
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
-            match given {
+            match authorization.and_then(bearer) {
                 Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
                 _ => Err(Refused(
                     StatusCode::Unauthorized,
@@ -352,9 +365,38 @@ fn authorize(
     }
 }
 
-/// Compares without an early exit, so the time taken does not reveal the token's prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The cookie that carries `--subscribe-token` (a browser's EventSource sends no headers).
+pub(crate) const TOKEN_COOKIE: &str = "ssecast_token";
+
+/// Whether `req` carries `token` as a Bearer token or in the [`TOKEN_COOKIE`] cookie.
+fn subscriber_has(req: &Request, token: &Secret) -> bool {
+    let token = token.expose().as_bytes();
+    let header = |name: &str| req.header(name).into_iter().flat_map(|v| v.iter());
+    let bearers = header("Authorization").filter_map(|v| bearer(v.as_str()));
+    let cookies = header("Cookie")
+        .flat_map(|v| v.as_str().split(';'))
+        .filter_map(|pair| pair.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='));
+    // Every candidate is compared (no early exit), in the same time whatever it holds.
+    bearers
+        .chain(cookies)
+        .fold(false, |ok, given| constant_time_eq(given.as_bytes(), token) | ok)
+}
+
+/// The token of an `Authorization: Bearer <token>` value.
+fn bearer(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Compares SHA-256 digests without an early exit, so the time taken reveals neither how
+/// much of the token a guess got right nor the token's length.
+fn constant_time_eq(given: &[u8], token: &[u8]) -> bool {
+    let digest = |b: &[u8]| ring::digest::digest(&ring::digest::SHA256, b);
+    let (given, token) = (digest(given), digest(token));
+    let diff = (given.as_ref().iter())
+        .zip(token.as_ref())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    diff == 0
 }
 
 /// Prometheus text exposition of the hub's and the server's counters.

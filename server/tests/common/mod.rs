@@ -76,6 +76,7 @@ impl Server {
             .expect("utf-8");
         let port = line
             .strip_prefix("listening on http://127.0.0.1:")
+            .or_else(|| line.strip_prefix("listening on https://127.0.0.1:"))
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         server.port = port.parse().expect("a port");
         server

@@ -1,0 +1,68 @@
+//! HTTPS: the certificate and key loaded once at start (`--tls-cert`, `--tls-key`), and the
+//! handshake before a connection's first request. rustls on the ring provider; the TLS
+//! stream is one more client stream for [`crate::conn`].
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures_rustls::rustls::pki_types::pem::{self, PemObject as _};
+use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use futures_rustls::rustls::{self, crypto::ring};
+pub(crate) use futures_rustls::TlsAcceptor;
+
+/// The first byte of every TLS handshake record; an HTTP request starts with a letter.
+pub(crate) const HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Loads `cert` (PEM: the server's certificate, then its chain) and `key` (PEM: PKCS#8,
+/// PKCS#1 or SEC1). Every failure is one line naming the flag and the file.
+pub(crate) fn acceptor(cert: &Path, key: &Path) -> io::Result<TlsAcceptor> {
+    let invalid = |flag: &str, path: &Path, why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{flag} {}: {why}", path.display()),
+        )
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| invalid("--tls-cert", cert, pem_error(e, "CERTIFICATE")))?;
+    if certs.is_empty() {
+        return Err(invalid(
+            "--tls-cert",
+            cert,
+            "no CERTIFICATE block in the file".into(),
+        ));
+    }
+    let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        invalid(
+            "--tls-key",
+            key,
+            pem_error(e, "PRIVATE KEY (or RSA / EC PRIVATE KEY)"),
+        )
+    })?;
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| invalid("--tls-cert", cert, e.to_string()))?
+            .with_no_client_auth()
+            // Also checks that the key belongs to the certificate.
+            .with_single_cert(certs, private_key)
+            .map_err(|e| {
+                invalid(
+                    "--tls-key",
+                    key,
+                    format!("does not fit --tls-cert {}: {e}", cert.display()),
+                )
+            })?;
+    // async-h1 speaks HTTP/1.1 only: a client offering h2 is told so in the handshake.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+fn pem_error(e: pem::Error, wanted: &str) -> String {
+    match e {
+        pem::Error::Io(e) => e.to_string(),
+        pem::Error::NoItemsFound => format!("no {wanted} block in the file"),
+        e => format!("not a valid PEM file: {e}"),
+    }
+}

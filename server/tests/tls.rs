@@ -1,0 +1,368 @@
+//! HTTPS end to end: `ssecast serve --tls-cert --tls-key` with a certificate made at test time
+//! (rcgen), and a rustls client that trusts only that certificate.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Server, WAIT};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use ssecast::{Decoder, MessageEvent};
+
+/// A certificate for `localhost` and 127.0.0.1 and its key, in PEM files in a fresh
+/// directory (removed on drop).
+struct Cert {
+    dir: PathBuf,
+    der: CertificateDer<'static>,
+}
+
+impl Cert {
+    fn new() -> Cert {
+        let made = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "ssecast-tls-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cert.pem"), made.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), made.key_pair.serialize_pem()).unwrap();
+        Cert {
+            dir,
+            der: made.cert.der().clone(),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_str().unwrap().to_owned()
+    }
+
+    fn start(&self, args: &[&str]) -> Server {
+        let (cert, key) = (self.path("cert.pem"), self.path("key.pem"));
+        let mut all = vec!["--tls-cert", &cert, "--tls-key", &key];
+        all.extend_from_slice(args);
+        Server::start(&all)
+    }
+
+    fn client_config(&self, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+        let mut roots = RootCertStore::empty();
+        roots.add(self.der.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Arc::new(config)
+    }
+
+    /// A TLS connection to the server, handshake done.
+    fn connect(&self, port: u16, alpn: &[&[u8]]) -> Tls {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(WAIT)).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let conn = ClientConnection::new(self.client_config(alpn), name).unwrap();
+        let mut tls = StreamOwned::new(conn, tcp);
+        // Drives the handshake to its end.
+        tls.flush().unwrap();
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock).unwrap();
+        }
+        tls
+    }
+
+    /// One request with `Connection: close`; the status and the body.
+    fn request(&self, port: u16, method: &str, target: &str, body: &str) -> (u16, String) {
+        let mut tls = self.connect(port, &[]);
+        let req = format!(
+            "{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        tls.write_all(req.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        // The server may close without close_notify after a delimited body: keep what came.
+        let _ = tls.read_to_end(&mut raw);
+        let (status, headers, end) = common::parse_head(&raw).expect("a response head");
+        let mut body = raw[end..].to_vec();
+        if headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v == "chunked")
+        {
+            body = common::dechunk(&body);
+        }
+        (status, String::from_utf8(body).unwrap())
+    }
+
+    fn metric(&self, port: u16, sample: &str) -> u64 {
+        let (status, text) = self.request(port, "GET", "/metrics", "");
+        assert_eq!(status, 200);
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no sample {sample}"))
+            .parse()
+            .unwrap()
+    }
+
+    fn wait_metric(&self, port: u16, sample: &str, value: u64) -> bool {
+        common::wait_until(WAIT, || self.metric(port, sample) == value)
+    }
+}
+
+impl Drop for Cert {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+type Tls = StreamOwned<ClientConnection, TcpStream>;
+
+/// An event stream over TLS, de-chunked and decoded by the core's decoder.
+struct TlsSse {
+    tls: Tls,
+    raw: Vec<u8>,
+    head: Option<(u16, Vec<(String, String)>)>,
+    decoder: Decoder,
+}
+
+impl TlsSse {
+    fn open(cert: &Cert, port: u16, target: &str) -> TlsSse {
+        let mut tls = cert.connect(port, &[]);
+        let req = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        tls.write_all(req.as_bytes()).unwrap();
+        let mut sse = TlsSse {
+            tls,
+            raw: Vec::new(),
+            head: None,
+            decoder: Decoder::new(),
+        };
+        let deadline = Instant::now() + WAIT;
+        while sse.head.is_none() {
+            assert!(Instant::now() < deadline, "no response head");
+            sse.read_some();
+        }
+        sse
+    }
+
+    fn read_some(&mut self) {
+        let mut buf = [0u8; 4096];
+        let n = self.tls.read(&mut buf).expect("read");
+        assert!(n > 0, "the stream closed");
+        self.raw.extend_from_slice(&buf[..n]);
+        if self.head.is_none() {
+            if let Some((status, headers, end)) = common::parse_head(&self.raw) {
+                self.raw.drain(..end);
+                self.head = Some((status, headers));
+            }
+        }
+        // Feeds every complete chunk to the decoder.
+        while let Some(line) = self.raw.windows(2).position(|w| w == b"\r\n") {
+            let size = std::str::from_utf8(&self.raw[..line]).unwrap();
+            let size = usize::from_str_radix(size, 16).expect("chunk size");
+            if self.raw.len() < line + 2 + size + 2 {
+                break;
+            }
+            self.decoder
+                .feed(&self.raw[line + 2..line + 2 + size])
+                .unwrap();
+            self.raw.drain(..line + 2 + size + 2);
+        }
+    }
+
+    fn event(&mut self) -> MessageEvent {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(event) = self.decoder.next_event() {
+                return event;
+            }
+            assert!(Instant::now() < deadline, "no event");
+            self.read_some();
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        let (_, headers) = self.head.as_ref()?;
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[test]
+fn events_stream_and_publishes_land_over_https() {
+    let cert = Cert::new();
+    let server = cert.start(&[]);
+    let mut sse = TlsSse::open(&cert, server.port, "/events?topic=tls");
+    assert_eq!(sse.head.as_ref().unwrap().0, 200);
+    assert_eq!(sse.header("Content-Type"), Some("text/event-stream"));
+    assert!(cert.wait_metric(server.port, "ssecast_subscribers", 1));
+    for i in 0..3 {
+        let (status, body) =
+            cert.request(server.port, "POST", "/publish?topic=tls", &format!("e{i}"));
+        assert_eq!(status, 200, "{body}");
+        let event = sse.event();
+        assert_eq!(event.data, format!("e{i}"));
+        assert!(body.contains(&event.last_event_id), "{body} vs {event:?}");
+    }
+    // Every route is served over TLS, the static page too.
+    assert_eq!(cert.request(server.port, "GET", "/healthz", "").1, "ok\n");
+    assert_eq!(cert.request(server.port, "GET", "/", "").0, 200);
+}
+
+#[test]
+fn a_client_offering_h2_is_given_http_1_1() {
+    let cert = Cert::new();
+    let server = cert.start(&[]);
+    let tls = cert.connect(server.port, &[b"h2", b"http/1.1"]);
+    assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+}
+
+#[test]
+fn a_client_that_leaves_is_noticed_by_close_notify_or_by_closing() {
+    let cert = Cert::new();
+    let server = cert.start(&["--keepalive", "0"]);
+    // close_notify alone, the TCP connection left open: only TLS says the client is gone.
+    let mut sse = TlsSse::open(&cert, server.port, "/events");
+    assert!(cert.wait_metric(server.port, "ssecast_subscribers", 1));
+    sse.tls.conn.send_close_notify();
+    sse.tls.flush().unwrap();
+    assert!(cert.wait_metric(server.port, "ssecast_subscribers", 0));
+    // The TCP connection closed with no TLS goodbye.
+    let sse = TlsSse::open(&cert, server.port, "/events");
+    assert!(cert.wait_metric(server.port, "ssecast_subscribers", 1));
+    drop(sse);
+    assert!(cert.wait_metric(server.port, "ssecast_subscribers", 0));
+}
+
+#[test]
+fn plain_http_to_the_tls_port_gets_a_400_and_streams_keep_flowing() {
+    let cert = Cert::new();
+    let server = cert.start(&[]);
+    let mut sse = TlsSse::open(&cert, server.port, "/events");
+    assert!(cert.wait_metric(server.port, "ssecast_subscribers", 1));
+    let reply = common::get(server.port, "/events");
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.text(),
+        "this port speaks HTTPS: use an https:// URL\n"
+    );
+    // Not TLS, not HTTP: the handshake fails and the connection is closed.
+    let raw = common::raw_exchange(server.port, b"\x16\x03\x01\x00\x05hello");
+    assert!(!raw.starts_with(b"HTTP/"), "{raw:?}");
+    assert_eq!(
+        cert.request(server.port, "POST", "/publish", "still").0,
+        200
+    );
+    assert_eq!(sse.event().data, "still");
+}
+
+#[test]
+fn a_stalled_handshake_is_dropped_at_the_header_timeout() {
+    let cert = Cert::new();
+    let server = cert.start(&[]);
+    let mut sse = TlsSse::open(&cert, server.port, "/events");
+    // Silent, and a handshake begun (a record header) but never finished.
+    let mut silent = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let mut begun = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    begun.write_all(b"\x16\x03\x01\x02\x00").unwrap();
+    let start = Instant::now();
+    for stream in [&mut silent, &mut begun] {
+        // WAIT (10 s) is twice the header timeout: a connection kept open fails the read.
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut buf = [0u8; 64];
+        let read = stream.read(&mut buf);
+        let closed = matches!(read, Ok(0))
+            || matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset);
+        assert!(closed, "{read:?} after {:?}", start.elapsed());
+    }
+    assert!(
+        start.elapsed() >= Duration::from_secs(4),
+        "closed too early"
+    );
+    assert_eq!(
+        cert.request(server.port, "POST", "/publish", "alive").0,
+        200
+    );
+    assert_eq!(sse.event().data, "alive");
+}
+
+/// Runs `ssecast serve` with `args` and returns its exit status and stderr; it must exit
+/// (with an error) by itself.
+fn refused_start(args: &[&str]) -> String {
+    let mut child = Command::new(common::bin())
+        .args(["serve", "--addr", "127.0.0.1:0", "--tick", "0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > WAIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?}: still running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{args:?}: {status}");
+    assert_eq!(stdout, "", "{args:?}: nothing listens");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn bad_certificate_or_key_files_are_one_line_errors_at_start() {
+    let cert = Cert::new();
+    let other = Cert::new();
+    std::fs::write(cert.path("garbage.pem"), "not a certificate\n").unwrap();
+    let (c, k) = (cert.path("cert.pem"), cert.path("key.pem"));
+    let (missing, garbage) = (cert.path("missing.pem"), cert.path("garbage.pem"));
+    let other_key = other.path("key.pem");
+    let check = |cert: &str, key: &str, expected: &str| {
+        let stderr = refused_start(&["--tls-cert", cert, "--tls-key", key]);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(expected), "{expected:?} not in {stderr}");
+    };
+    check(&missing, &k, &format!("--tls-cert {missing}: No such file"));
+    check(&c, &missing, &format!("--tls-key {missing}: No such file"));
+    check(&garbage, &k, "--tls-cert");
+    check(&garbage, &k, "no CERTIFICATE block");
+    check(&c, &garbage, "no PRIVATE KEY");
+    check(&c, &c, "no PRIVATE KEY");
+    check(&k, &k, "no CERTIFICATE block");
+    check(&c, &other_key, "does not fit --tls-cert");
+    check(&cert.dir.to_string_lossy(), &k, "--tls-cert");
+    // One without the other is a usage error.
+    let stderr = refused_start(&["--tls-cert", &c]);
+    assert!(stderr.contains("--tls-key"), "{stderr}");
+}
