@@ -1,6 +1,8 @@
 //! HTTPS end to end: `ssecast serve --tls-cert --tls-key` with a certificate made at test time
 //! (rcgen), and a rustls client that trusts only that certificate.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{Read, Write};
