@@ -20,6 +20,8 @@ nodes=${NODES:-5}
 subs=${SUBS:-19000}
 rate=${RATE:-1}
 window=${WINDOW:-20}
+# Generators connect at the same time on a shared machine: gently.
+connect_rate=${CONNECT_RATE:-1000}
 apt_install redis-server jq curl
 if [ -z "${BIN:-}" ]; then
   log "building ssecast (release)"
@@ -62,13 +64,14 @@ done
 log "redis on $redis_port; nodes: ${urls[*]}"
 
 base=$(($(date +%s%6N) - 1000000))
-connect=$((subs / 1000 + 10))
+connect=$((subs / connect_rate + 15))
 gens=()
 generator() { # generator I ARGS...: one `ssecast bench` on node I
   local i=$1 url=${urls[$(($1 - 1))]}
   shift
   "$BIN" bench --url "$url/events?topic=bench" --publish-url "$url/publish?topic=bench" \
-    --subscribers "$subs" --clock-base-unix-us "$base" --drain 5s --json --label "node$i" \
+    --subscribers "$subs" --connect-rate "$connect_rate" --clock-base-unix-us "$base" \
+    --drain 5s --json --label "node$i" \
     "$@" >"$work/gen$i.json" 2>"$work/gen$i.err" &
   gens+=($!)
   pids+=($!)
