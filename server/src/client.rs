@@ -11,7 +11,9 @@ use futures_lite::io::AsyncReadExt as _;
 use http_types::{Method, Request, StatusCode, Url};
 use ssecast::{Decoder, MessageEvent};
 
-use crate::config::{ListenArgs, PublishArgs};
+use crate::config::{ListenArgs, PublishArgs, Secret};
+use crate::conn::Conn;
+use crate::tls::{self, TlsConnector};
 
 /// How long connecting and receiving the response head may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,28 +80,43 @@ pub fn decode_stdin() -> io::Result<()> {
     out.flush()
 }
 
-fn parse_http_url(url: &str) -> io::Result<Url> {
+/// `url` parsed, and for `https://` the TLS client that trusts `ca` (see [`tls::connector`]).
+fn parse_http_url(
+    url: &str,
+    ca: Option<&std::path::Path>,
+) -> io::Result<(Url, Option<TlsConnector>)> {
     let url = Url::parse(url).map_err(|e| other(format!("{url:?}: {e}")))?;
-    if url.scheme() != "http" {
-        return Err(other(format!(
-            "{url}: only http:// URLs are supported (put a TLS proxy in front for https)"
-        )));
+    match url.scheme() {
+        "http" => Ok((url, None)),
+        "https" => Ok((url, Some(tls::connector(ca)?))),
+        _ => Err(other(format!("{url}: expected an http:// or https:// URL"))),
     }
-    Ok(url)
 }
 
-/// Connects to `url`'s host and sends `req`, within [`CONNECT_TIMEOUT`].
-async fn send(url: &Url, req: Request) -> io::Result<http_types::Response> {
-    let addrs = url.socket_addrs(|| Some(80))?;
+/// Connects to `url`'s host (over TLS with `tls`) and sends `req`, within
+/// [`CONNECT_TIMEOUT`].
+async fn send(
+    url: &Url,
+    tls: Option<&TlsConnector>,
+    req: Request,
+) -> io::Result<http_types::Response> {
+    let addrs = url.socket_addrs(|| None)?;
     let exchange = async {
         let mut last = other(format!("{url}: no address"));
         for addr in addrs {
             match Async::<TcpStream>::connect(addr).await {
                 Ok(stream) => {
                     let _ = stream.get_ref().set_nodelay(true);
-                    return async_h1::connect(stream, req)
-                        .await
-                        .map_err(|e| other(e.to_string()));
+                    let answer = match tls {
+                        None => async_h1::connect(stream, req).await,
+                        Some(tls) => {
+                            let name = tls::server_name(url.host_str().unwrap_or_default())?;
+                            let stream = tls.connect(name, stream).await?;
+                            // async-h1 wants a `Clone` connection.
+                            async_h1::connect(Conn::new(stream), req).await
+                        }
+                    };
+                    return answer.map_err(|e| other(e.to_string()));
                 }
                 Err(e) => last = e,
             }
@@ -129,14 +146,15 @@ enum Attempt {
 /// fails, sending the last event ID and waiting the stream's `retry:` time (longer, up to
 /// 30 s, after consecutive failures).
 pub fn listen(args: &ListenArgs) -> io::Result<()> {
-    let url = parse_http_url(&args.url)?;
+    let (url, tls) = parse_http_url(&args.url, args.ca.as_deref())?;
+    let token = args.token.as_ref().map(Secret::expose);
     smol::block_on(async {
         let mut decoder = Decoder::new();
         let mut failures: u32 = 0;
         // Ends at a 204, a refusal, or --max-retries; otherwise runs until interrupted, one
         // attempt per reconnection delay.
         loop {
-            let attempt = listen_once(&url, &mut decoder, args.json).await;
+            let attempt = listen_once(&url, tls.as_ref(), token, &mut decoder, args.json).await;
             decoder.reconnect();
             let mut wait_ms = decoder.retry().map_or(DEFAULT_RETRY_MS, |r| r.0);
             match attempt {
@@ -177,10 +195,19 @@ pub fn listen(args: &ListenArgs) -> io::Result<()> {
     })
 }
 
-async fn listen_once(url: &Url, decoder: &mut Decoder, json: bool) -> io::Result<Attempt> {
+async fn listen_once(
+    url: &Url,
+    tls: Option<&TlsConnector>,
+    token: Option<&str>,
+    decoder: &mut Decoder,
+    json: bool,
+) -> io::Result<Attempt> {
     let mut req = Request::new(Method::Get, url.clone());
     req.insert_header("Accept", "text/event-stream");
     req.insert_header("Cache-Control", "no-cache");
+    if let Some(token) = token {
+        req.insert_header("Authorization", bearer(token)?);
+    }
     let last = decoder.last_event_id();
     if !last.is_empty() {
         // The decoder refuses ids with CR, LF or NUL, so the value is a valid header unless
@@ -193,7 +220,7 @@ async fn listen_once(url: &Url, decoder: &mut Decoder, json: bool) -> io::Result
                 .append_pair("last_event_id", last);
         }
     }
-    let mut res = send(url, req).await?;
+    let mut res = send(url, tls, req).await?;
     match res.status() {
         StatusCode::Ok => {}
         StatusCode::NoContent => return Ok(Attempt::Stop),
@@ -257,9 +284,17 @@ async fn listen_once(url: &Url, decoder: &mut Decoder, json: bool) -> io::Result
     }
 }
 
+/// An `Authorization` value; the error does not repeat the token.
+fn bearer(token: &str) -> io::Result<String> {
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(other("the token must be visible ASCII"));
+    }
+    Ok(format!("Bearer {token}"))
+}
+
 /// `ssecast publish URL DATA`: posts one event and prints the id the server gave it.
 pub fn publish(args: &PublishArgs) -> io::Result<()> {
-    let mut url = parse_http_url(&args.url)?;
+    let (mut url, tls) = parse_http_url(&args.url, args.ca.as_deref())?;
     if url.path() == "/" || url.path().is_empty() {
         url.set_path("/publish");
     }
@@ -275,14 +310,10 @@ pub fn publish(args: &PublishArgs) -> io::Result<()> {
     req.set_body(serde_json::Value::Object(fields).to_string());
     req.insert_header("Content-Type", "application/json");
     if let Some(token) = &args.token {
-        let value = format!("Bearer {token}");
-        if !value.is_ascii() {
-            return Err(other("the token must be ASCII"));
-        }
-        req.insert_header("Authorization", value);
+        req.insert_header("Authorization", bearer(token.expose())?);
     }
     smol::block_on(async {
-        let mut res = send(&url, req).await?;
+        let mut res = send(&url, tls.as_ref(), req).await?;
         let body = res.body_string().await.map_err(|e| other(e.to_string()))?;
         if res.status() != StatusCode::Ok {
             return Err(other(format!("{}: {}", res.status(), body.trim())));

@@ -224,6 +224,13 @@ pub struct ListenArgs {
     /// Give up after this many consecutive failed connection attempts (`0`: never).
     #[arg(long, default_value_t = 0)]
     pub max_retries: u32,
+    /// Bearer token for a server started with `--subscribe-token`.
+    #[arg(long, env = "SSECAST_SUBSCRIBE_TOKEN", hide_env_values = true)]
+    pub token: Option<Secret>,
+    /// Certificate authorities (PEM) to trust for `https://` [default: `SSL_CERT_FILE`, or
+    /// the system bundle `/etc/ssl/certs/ca-certificates.crt`].
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
 }
 
 /// Flags of `ssecast publish`.
@@ -241,7 +248,11 @@ pub struct PublishArgs {
     pub topic: Option<String>,
     /// Bearer token for a server started with `--publish-token`.
     #[arg(long, env = "SSECAST_PUBLISH_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
+    /// Certificate authorities (PEM) to trust for `https://` [default: `SSL_CERT_FILE`, or
+    /// the system bundle `/etc/ssl/certs/ca-certificates.crt`].
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
 }
 
 fn nonzero_millis(d: Duration) -> Option<Millis> {

@@ -200,7 +200,12 @@ async fn accept_loop(
 
 /// Serves a connection over TLS once its handshake is done, within [`HEADER_TIMEOUT`]. A
 /// client that speaks plain HTTP to the port is told so in plain HTTP.
-async fn serve_tls(app: &Arc<App>, tls: TlsAcceptor, socket: Arc<Async<TcpStream>>, info: &ConnInfo) {
+async fn serve_tls(
+    app: &Arc<App>,
+    tls: TlsAcceptor,
+    socket: Arc<Async<TcpStream>>,
+    info: &ConnInfo,
+) {
     let handshake = async {
         let mut first = [0u8; 1];
         if !matches!(socket.peek(&mut first).await, Ok(1)) {
@@ -209,13 +214,11 @@ async fn serve_tls(app: &Arc<App>, tls: TlsAcceptor, socket: Arc<Async<TcpStream
         if first[0] != tls::HANDSHAKE_RECORD {
             return Err(true);
         }
-        tls.accept(TcpConn(Arc::clone(&socket)))
-            .await
-            .map_err(|e| {
-                app.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
-                log::debug!("{}: TLS handshake failed: {e}", info.peer);
-                false
-            })
+        tls.accept(TcpConn(Arc::clone(&socket))).await.map_err(|e| {
+            app.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
+            log::debug!("{}: TLS handshake failed: {e}", info.peer);
+            false
+        })
     };
     let timeout = async {
         Timer::after(HEADER_TIMEOUT).await;
@@ -278,8 +281,9 @@ impl AsyncWrite for TcpConn {
 /// first the bytes already read by the head check, then the stream. Clones share it
 /// (async-h1 wants a `Clone` connection); they all live in the connection's one task and the
 /// lock is held only inside a poll, so it is never contended. Counts the bytes written, to
-/// know whether async-h1 answered before failing.
-struct Conn<S> {
+/// know whether async-h1 answered before failing. (The client tools use it for async-h1's
+/// `Clone` connection too.)
+pub(crate) struct Conn<S> {
     shared: Arc<Shared<S>>,
 }
 
@@ -313,7 +317,7 @@ impl<S> Clone for Conn<S> {
 }
 
 impl<S> Conn<S> {
-    fn new(stream: S) -> Conn<S> {
+    pub(crate) fn new(stream: S) -> Conn<S> {
         Conn {
             shared: Arc::new(Shared {
                 io: Mutex::new(Io {

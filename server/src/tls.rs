@@ -7,9 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use futures_rustls::rustls::pki_types::pem::{self, PemObject as _};
+use futures_rustls::rustls::pki_types::ServerName;
 use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use futures_rustls::rustls::{self, crypto::ring};
-pub(crate) use futures_rustls::TlsAcceptor;
+use futures_rustls::rustls::{self, crypto::ring, RootCertStore};
+pub(crate) use futures_rustls::{TlsAcceptor, TlsConnector};
 
 /// The first byte of every TLS handshake record; an HTTP request starts with a letter.
 pub(crate) const HANDSHAKE_RECORD: u8 = 0x16;
@@ -57,6 +58,43 @@ pub(crate) fn acceptor(cert: &Path, key: &Path) -> io::Result<TlsAcceptor> {
     // async-h1 speaks HTTP/1.1 only: a client offering h2 is told so in the handshake.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// The client side (`ssecast listen`, `publish`): trusts the certificate authorities in
+/// `ca`, or else in `SSL_CERT_FILE` or the system bundle.
+pub(crate) fn connector(ca: Option<&Path>) -> io::Result<TlsConnector> {
+    let env = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let path = ca
+        .or(env.as_deref())
+        .unwrap_or(Path::new("/etc/ssl/certs/ca-certificates.crt"));
+    let invalid = |why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--ca {}: {why}", path.display()),
+        )
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| invalid(pem_error(e, "CERTIFICATE")))?;
+    let mut roots = RootCertStore::empty();
+    let (added, _unusable) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(invalid("no usable CERTIFICATE block in the file".into()));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// The name a server's certificate must carry: a DNS name or an IP address.
+pub(crate) fn server_name(host: &str) -> io::Result<ServerName<'static>> {
+    // `Url` writes IPv6 hosts in brackets.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_owned())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{host:?}: {e}")))
 }
 
 fn pem_error(e: pem::Error, wanted: &str) -> String {

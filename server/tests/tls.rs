@@ -368,3 +368,69 @@ fn bad_certificate_or_key_files_are_one_line_errors_at_start() {
     let stderr = refused_start(&["--tls-cert", &c]);
     assert!(stderr.contains("--tls-key"), "{stderr}");
 }
+
+/// A child process killed (and reaped) when dropped, also when a test fails.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn listen_and_publish_speak_https_trusting_the_given_ca() {
+    let cert = Cert::new();
+    let other = Cert::new();
+    let server = cert.start(&["--subscribe-token", "t0k"]);
+    let port = server.port;
+    let ca = cert.path("cert.pem");
+    let url = format!("https://127.0.0.1:{port}/events?topic=cli");
+    let mut listen = Child(
+        Command::new(common::bin())
+            .args(["listen", "--json", "--ca", &ca, "--token", "t0k", &url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = listen.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    assert!(cert.wait_metric(port, "ssecast_subscribers", 1));
+    let publish = |ca: &str| {
+        Command::new(common::bin())
+            .args(["publish", "--ca", ca, &format!("https://localhost:{port}")])
+            .args(["hello", "--topic", "cli"])
+            .output()
+            .unwrap()
+    };
+    let published = publish(&ca);
+    assert!(published.status.success(), "{published:?}");
+    let id = String::from_utf8(published.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let line = rx.recv_timeout(WAIT).expect("an event from listen");
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["data"], "hello");
+    assert_eq!(event["last_event_id"], id.as_str());
+    // A server whose certificate the CA did not sign is refused, with a reason.
+    let refused = publish(&other.path("cert.pem"));
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert_eq!(cert.metric(port, "ssecast_published_total"), 1);
+}
