@@ -25,6 +25,40 @@ pub struct MessageEvent {
     pub last_event_id: String,
 }
 
+/// A dispatched event borrowed from the [`Decoder`]: what [`MessageEvent`] holds, without
+/// allocating. Taken with [`Decoder::next_event_ref`]; it lives until the decoder is used
+/// again.
+///
+/// ```
+/// use ssecast::{Decoder, EventRef, MessageEvent};
+/// let mut decoder = Decoder::new();
+/// decoder.feed(b"id: 1\ndata: a\n\nevent: up\ndata: b\n\n").unwrap();
+/// let event = decoder.next_event_ref().unwrap();
+/// assert_eq!(event, EventRef { event_type: "message", data: "a", last_event_id: "1" });
+/// let owned = MessageEvent::from(decoder.next_event_ref().unwrap());
+/// assert_eq!((owned.event_type.as_str(), owned.data.as_str()), ("up", "b"));
+/// assert_eq!(decoder.next_event_ref(), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    /// The event type; `message` when the stream set none.
+    pub event_type: &'a str,
+    /// The data, with the final LF removed.
+    pub data: &'a str,
+    /// The last event ID at the time of dispatch (it persists across events).
+    pub last_event_id: &'a str,
+}
+
+impl From<EventRef<'_>> for MessageEvent {
+    fn from(event: EventRef<'_>) -> MessageEvent {
+        MessageEvent {
+            event_type: event.event_type.to_owned(),
+            data: event.data.to_owned(),
+            last_event_id: event.last_event_id.to_owned(),
+        }
+    }
+}
+
 /// Limits that keep a decoder's memory bounded.
 ///
 /// ```
@@ -259,8 +293,40 @@ impl Decoder {
     }
 
     /// Takes the oldest dispatched event not yet taken.
+    ///
+    /// This allocates the event's strings; [`next_event_ref`](Decoder::next_event_ref) lends
+    /// them instead.
     pub fn next_event(&mut self) -> Option<MessageEvent> {
-        self.events.pop()
+        let (event, handed_over) = self.events.pop()?;
+        let event_type = event.event_type.to_owned();
+        let last_event_id = event.last_event_id.to_owned();
+        // A large event's data is a buffer of its own: hand it over rather than copy it.
+        let data = (!handed_over).then(|| event.data.to_owned());
+        let data = data.unwrap_or_else(|| self.events.take_handed_over());
+        Some(MessageEvent {
+            event_type,
+            data,
+            last_event_id,
+        })
+    }
+
+    /// Takes the oldest dispatched event not yet taken, borrowed from the decoder: no
+    /// allocation. The event lives until the decoder is used again.
+    ///
+    /// ```
+    /// use ssecast::Decoder;
+    /// let mut decoder = Decoder::new();
+    /// let mut total = 0;
+    /// for chunk in [&b"data: 1\n\ndata: 2"[..], b"0\n\n"] {
+    ///     decoder.feed(chunk).unwrap();
+    ///     while let Some(event) = decoder.next_event_ref() {
+    ///         total += event.data.parse::<u32>().unwrap();
+    ///     }
+    /// }
+    /// assert_eq!(total, 21);
+    /// ```
+    pub fn next_event_ref(&mut self) -> Option<EventRef<'_>> {
+        self.events.pop().map(|(event, _)| event)
     }
 
     /// Takes the oldest comment not yet taken (only with `keep_comments(true)`).
@@ -490,18 +556,12 @@ impl Decoder {
                     .push_packed(&self.event_type, &self.data, &self.last_event_id);
             } else {
                 // Hand over the buffer rather than copy it, and start the next event with
-                // room for one as large.
+                // room for one as large: the buffer of an event already taken, if any.
                 let room = self.data.len() + 1;
-                let data = std::mem::replace(&mut self.data, String::with_capacity(room));
-                let event_type = match self.event_type.as_str() {
-                    "" => String::from("message"),
-                    event_type => event_type.to_owned(),
-                };
-                self.events.push_owned(MessageEvent {
-                    event_type,
-                    data,
-                    last_event_id: self.last_event_id.clone(),
-                });
+                let spare = self.events.spare(room);
+                let data = std::mem::replace(&mut self.data, spare);
+                self.events
+                    .push_handed_over(&self.event_type, data, &self.last_event_id);
             }
         }
         self.discarding_event = false;
@@ -512,29 +572,35 @@ impl Decoder {
 
 /// Dispatched events not yet taken.
 ///
-/// Small events are packed back to back into one buffer and become `String`s only when they
-/// are taken. A chunk can complete hundreds of events; allocating their strings one by one as
-/// the caller takes them, rather than all at once in `feed`, lets the allocator hand each
-/// caller's freed string straight back for the next one.
+/// Small events are packed back to back into one buffer and lent out from it (or become
+/// `String`s only when taken by [`Decoder::next_event`]). A large event keeps the data buffer
+/// it was built in; once taken and lent out, that buffer is reused for a later large event, so
+/// a caller that borrows events allocates nothing per event.
 #[derive(Debug, Clone, Default)]
 struct Queued {
-    /// Each packed event's type, data and last event ID, back to back.
+    /// Each queued event's type and last event ID, with the data of small ones between them.
     packed: String,
-    /// Where the oldest packed event not yet taken starts in `packed`.
+    /// Where the oldest event not yet taken starts in `packed`.
     read: usize,
     entries: VecDeque<Entry>,
+    /// The data of the large event the last `pop` lent out: kept alive for the borrow, free
+    /// once the decoder is used again.
+    lent: String,
+    /// A free data buffer for the next large event.
+    spare: String,
 }
 
 #[derive(Debug, Clone)]
 enum Entry {
     /// An event in `packed`: the lengths of its type (0 for `message`), data and id.
     Packed(usize, usize, usize),
-    /// A large event, handed over whole.
-    Owned(Box<MessageEvent>),
+    /// A large event: its type and id lengths (in `packed`), and its data, handed over whole.
+    HandedOver(usize, usize, String),
 }
 
 impl Queued {
     fn push_packed(&mut self, event_type: &str, data: &str, last_event_id: &str) {
+        self.release();
         self.packed.push_str(event_type);
         self.packed.push_str(data);
         self.packed.push_str(last_event_id);
@@ -545,35 +611,36 @@ impl Queued {
         ));
     }
 
-    fn push_owned(&mut self, event: MessageEvent) {
-        self.entries.push_back(Entry::Owned(Box::new(event)));
+    fn push_handed_over(&mut self, event_type: &str, data: String, last_event_id: &str) {
+        self.release();
+        self.packed.push_str(event_type);
+        self.packed.push_str(last_event_id);
+        self.entries.push_back(Entry::HandedOver(
+            event_type.len(),
+            last_event_id.len(),
+            data,
+        ));
     }
 
-    fn pop(&mut self) -> Option<MessageEvent> {
-        let event = match self.entries.pop_front()? {
-            Entry::Owned(event) => *event,
-            Entry::Packed(type_len, data_len, id_len) => {
-                let mut take = |len| {
-                    let from = self.read;
-                    self.read += len;
-                    // The lengths were those of whole strings pushed in this order, so the
-                    // slice is on character boundaries and `get` always succeeds.
-                    self.packed
-                        .get(from..self.read)
-                        .map(str::to_owned)
-                        .unwrap_or_default()
-                };
-                let event_type = match take(type_len) {
-                    t if t.is_empty() => String::from("message"),
-                    t => t,
-                };
-                MessageEvent {
-                    event_type,
-                    data: take(data_len),
-                    last_event_id: take(id_len),
-                }
-            }
-        };
+    /// A free buffer for a large event's data, with room for at least `room` bytes.
+    fn spare(&mut self, room: usize) -> String {
+        self.release();
+        let mut spare = std::mem::take(&mut self.spare);
+        spare.clear();
+        spare.reserve(room);
+        spare
+    }
+
+    /// The data buffer of the event the last `pop` lent out, if it was handed over.
+    fn take_handed_over(&mut self) -> String {
+        std::mem::take(&mut self.lent)
+    }
+
+    /// Frees what the last `pop` lent out: nothing borrows it any more.
+    fn release(&mut self) {
+        if self.lent.capacity() > 0 {
+            self.spare = std::mem::take(&mut self.lent);
+        }
         if self.entries.is_empty() {
             self.packed.clear();
             self.read = 0;
@@ -586,7 +653,36 @@ impl Queued {
                 self.read = 0;
             }
         }
-        Some(event)
+    }
+
+    /// Lends out the oldest event, and whether its data was handed over (it is then in
+    /// `lent`, for [`take_handed_over`](Queued::take_handed_over)).
+    fn pop(&mut self) -> Option<(EventRef<'_>, bool)> {
+        self.release();
+        let (type_len, data_len, id_len, handed_over) = match self.entries.pop_front()? {
+            Entry::Packed(type_len, data_len, id_len) => (type_len, data_len, id_len, false),
+            Entry::HandedOver(type_len, id_len, data) => {
+                self.lent = data;
+                (type_len, 0, id_len, true)
+            }
+        };
+        let from = self.read;
+        self.read += type_len + data_len + id_len;
+        // The lengths were those of whole strings pushed in this order, so the slices are on
+        // character boundaries and `get` always succeeds.
+        let packed = self.packed.get(from..self.read).unwrap_or_default();
+        let (event_type, rest) = packed.split_at_checked(type_len).unwrap_or_default();
+        let (data, last_event_id) = rest.split_at_checked(data_len).unwrap_or_default();
+        let event = EventRef {
+            event_type: if event_type.is_empty() {
+                "message"
+            } else {
+                event_type
+            },
+            data: if handed_over { &self.lent } else { data },
+            last_event_id,
+        };
+        Some((event, handed_over))
     }
 }
 

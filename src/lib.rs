@@ -81,7 +81,7 @@ mod event;
 mod hub;
 mod queue;
 
-pub use decode::{DecodeError, Decoder, Limits, MessageEvent};
+pub use decode::{DecodeError, Decoder, EventRef, Limits, MessageEvent};
 pub use encode::{encode, encode_comment, encode_retry, encoded_len, Frame};
 pub use event::{Comment, Event, EventId, EventType, FieldError, Millis, Topic};
 pub use hub::{

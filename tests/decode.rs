@@ -17,20 +17,48 @@ struct Outcome {
 }
 
 fn run<'a>(limits: Limits, chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
+    let chunks: Vec<&[u8]> = chunks.into_iter().collect();
     let mut decoder = Decoder::with_limits(limits).keep_comments(true);
     let mut error = None;
-    for chunk in chunks {
+    for &chunk in &chunks {
         if let Err(e) = decoder.feed(chunk) {
             error.get_or_insert(e);
         }
     }
-    Outcome {
+    let outcome = Outcome {
         events: std::iter::from_fn(|| decoder.next_event()).collect(),
         comments: std::iter::from_fn(|| decoder.next_comment()).collect(),
         last_event_id: decoder.last_event_id().to_owned(),
         retry: decoder.retry(),
         error,
+    };
+    // The borrowed API must lend out the same events, whether they are taken after every
+    // chunk (buffers are reused between events) or mixed with owned ones.
+    assert_eq!(borrowed(limits, &chunks, false), outcome.events, "borrowed");
+    assert_eq!(borrowed(limits, &chunks, true), outcome.events, "mixed");
+    outcome
+}
+
+/// The events taken after every chunk with `next_event_ref`, or, if `mixed`, with
+/// `next_event_ref` and `next_event` in turn.
+fn borrowed(limits: Limits, chunks: &[&[u8]], mixed: bool) -> Vec<MessageEvent> {
+    let mut decoder = Decoder::with_limits(limits);
+    let mut events = Vec::new();
+    for &chunk in chunks {
+        let _ = decoder.feed(chunk);
+        loop {
+            let event = if mixed && events.len() % 2 == 1 {
+                decoder.next_event()
+            } else {
+                decoder.next_event_ref().map(MessageEvent::from)
+            };
+            match event {
+                Some(event) => events.push(event),
+                None => break,
+            }
+        }
     }
+    events
 }
 
 /// Decodes `input` whole, split at every offset and byte by byte; all must agree.
@@ -546,26 +574,52 @@ fn default_is_new() {
 #[test]
 fn queue_order_when_never_emptied() {
     // The caller keeps one event queued at all times, and small and large (>= 4 KiB) events
-    // alternate: every event must still come out whole and in order.
-    let mut decoder = Decoder::new();
+    // alternate: every event must still come out whole and in order, taken owned, borrowed
+    // (buffers reused), or both in turn.
     let data = |i: usize| {
         let len = if i % 7 == 0 { 5000 } else { 100 };
         format!("{i:04}{}", "x".repeat(len))
     };
-    let mut taken = Vec::new();
-    for i in 0..1000 {
-        let frame = format!("id: {i}\ndata: {}\n\n", data(i));
-        decoder.feed(frame.as_bytes()).unwrap();
-        if i > 0 {
-            taken.push(decoder.next_event().unwrap());
+    for mode in ["owned", "borrowed", "mixed"] {
+        let mut decoder = Decoder::new();
+        let take = |decoder: &mut Decoder, i: usize| match mode {
+            "owned" => decoder.next_event(),
+            "mixed" if i % 2 == 0 => decoder.next_event(),
+            _ => decoder.next_event_ref().map(MessageEvent::from),
+        };
+        let mut taken = Vec::new();
+        for i in 0..1000 {
+            let frame = format!("id: {i}\ndata: {}\n\n", data(i));
+            decoder.feed(frame.as_bytes()).unwrap();
+            if i > 0 {
+                taken.push(take(&mut decoder, i).unwrap());
+            }
+        }
+        taken.extend(take(&mut decoder, 0));
+        assert_eq!(take(&mut decoder, 1), None);
+        assert_eq!(taken.len(), 1000, "{mode}");
+        for (i, event) in taken.iter().enumerate() {
+            assert_eq!(event, &msg("message", &data(i), &i.to_string()), "{mode}");
         }
     }
-    taken.extend(decoder.next_event());
-    assert_eq!(decoder.next_event(), None);
-    assert_eq!(taken.len(), 1000);
-    for (i, event) in taken.iter().enumerate() {
-        assert_eq!(event, &msg("message", &data(i), &i.to_string()));
+}
+
+#[test]
+fn borrowed_large_events_reuse_buffers() {
+    // Large events taken one by one with `next_event_ref`, each split across chunks: every
+    // one whole, with its own data (a reused buffer must not leak the previous event's).
+    let mut decoder = Decoder::new();
+    for i in 0..20 {
+        let data = format!("{i}:{}", "y".repeat(5000 + 100 * (20 - i)));
+        let frame = format!("event: big\ndata: {data}\n\n");
+        let (a, b) = frame.as_bytes().split_at(frame.len() / 2);
+        decoder.feed(a).unwrap();
+        assert_eq!(decoder.next_event_ref(), None);
+        decoder.feed(b).unwrap();
+        let event = decoder.next_event_ref().unwrap();
+        assert_eq!((event.event_type, event.data), ("big", data.as_str()));
     }
+    assert_eq!(decoder.next_event_ref(), None);
 }
 
 #[test]

@@ -92,6 +92,19 @@ fn run<'a>(limits: Limits, chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcom
     }
 }
 
+/// The events taken with `next_event_ref` after every chunk.
+fn borrowed(limits: Limits, chunks: &[&[u8]]) -> Vec<MessageEvent> {
+    let mut decoder = Decoder::with_limits(limits);
+    let mut events = Vec::new();
+    for chunk in chunks {
+        let _ = decoder.feed(chunk);
+        while let Some(event) = decoder.next_event_ref() {
+            events.push(MessageEvent::from(event));
+        }
+    }
+    events
+}
+
 /// Pieces of byte streams that exercise every rule, and any byte.
 fn stream() -> impl Strategy<Value = Vec<u8>> {
     let token = prop_oneof![
@@ -178,6 +191,7 @@ proptest! {
         }
         chunks.push(&input[from..]);
         let whole = run(limits, [&input[..]]);
+        prop_assert_eq!(&borrowed(limits, &chunks), &whole.events);
         prop_assert_eq!(run(limits, chunks), whole);
     }
 }
