@@ -105,13 +105,27 @@ fn wire(events: &[Event]) -> Vec<u8> {
     out
 }
 
-/// ssecast: feed each chunk, take the events out.
+/// ssecast, owned: feed each chunk, take the events out with `next_event`.
 fn ssecast_decode(chunks: &[Bytes]) -> usize {
     let mut decoder = Decoder::new();
     let mut events = 0;
     for chunk in chunks {
         decoder.feed(chunk).unwrap();
         while let Some(event) = decoder.next_event() {
+            black_box(event);
+            events += 1;
+        }
+    }
+    events
+}
+
+/// ssecast, borrowing: feed each chunk, lend the events out with `next_event_ref`.
+fn ssecast_ref_decode(chunks: &[Bytes]) -> usize {
+    let mut decoder = Decoder::new();
+    let mut events = 0;
+    for chunk in chunks {
+        decoder.feed(chunk).unwrap();
+        while let Some(event) = decoder.next_event_ref() {
             black_box(event);
             events += 1;
         }
@@ -169,8 +183,9 @@ type DecodeFn = fn(&[Bytes]) -> usize;
 fn bench_decode(c: &mut Criterion, name: &str, events: &[Event]) {
     let bytes = wire(events);
     let chunks: Vec<Bytes> = bytes.chunks(CHUNK).map(Bytes::copy_from_slice).collect();
-    let decoders: [(&str, DecodeFn); 3] = [
+    let decoders: [(&str, DecodeFn); 4] = [
         ("ssecast", ssecast_decode),
+        ("ssecast-ref", ssecast_ref_decode),
         ("sse-stream", sse_stream_decode),
         ("sse-codec", sse_codec_decode),
     ];

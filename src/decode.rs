@@ -482,16 +482,18 @@ impl Decoder {
     /// Invalid UTF-8 was already replaced line by line, which gives what replacing it in the
     /// whole stream would: CR, LF and `:` are ASCII, and the replacement never spans an ASCII
     /// byte.
+    #[inline]
     fn line(&mut self, line: &str) {
-        // The common fields first, without searching for the colon.
-        let (name, value) = if let Some(value) = line.strip_prefix("data:") {
-            ("data", value)
+        // The common fields first, without searching for the colon; data lines, most of a
+        // large event, straight to the buffer.
+        let (field, value) = if let Some(value) = line.strip_prefix("data:") {
+            return self.data_line(value.strip_prefix(' ').unwrap_or(value));
         } else if line.is_empty() {
             return self.dispatch();
         } else if let Some(value) = line.strip_prefix("id:") {
-            ("id", value)
+            (Field::Id, value)
         } else if let Some(value) = line.strip_prefix("event:") {
-            ("event", value)
+            (Field::Event, value)
         } else {
             match memchr::memchr(b':', line.as_bytes()) {
                 Some(0) => {
@@ -501,34 +503,23 @@ impl Decoder {
                     return;
                 }
                 // The colon is ASCII: both slices are on character boundaries.
-                Some(colon) => (&line[..colon], &line[colon + 1..]),
-                None => (line, ""),
+                Some(colon) => (Field::named(&line[..colon]), &line[colon + 1..]),
+                None => (Field::named(line), ""),
             }
         };
         let value = value.strip_prefix(' ').unwrap_or(value);
-        match name {
-            "data" => {
-                if self.discarding_event {
-                    return;
-                }
-                if self.data.len() + value.len() > self.limits.max_event {
-                    return self.fail(DecodeError::EventTooLarge {
-                        max: self.limits.max_event,
-                    });
-                }
-                self.data.push_str(value);
-                self.data.push('\n');
-            }
-            "event" => {
+        match field {
+            Field::Data => self.data_line(value),
+            Field::Event => {
                 self.event_type.clear();
                 self.event_type.push_str(value);
             }
-            "id" if memchr::memchr(0, value.as_bytes()).is_none() => {
+            Field::Id if memchr::memchr(0, value.as_bytes()).is_none() => {
                 self.id_buffer.clear();
                 self.id_buffer.push_str(value);
                 self.id_set = true;
             }
-            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+            Field::Retry if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
                 // Saturates: a delay too long to count is as good as "never reconnect
                 // soon", and ignoring it would keep an older, shorter delay.
                 let ms = value.bytes().fold(0u64, |ms, digit| {
@@ -541,12 +532,29 @@ impl Decoder {
         }
     }
 
+    /// The value of a `data` field: appended to the data buffer, followed by LF.
+    #[inline]
+    fn data_line(&mut self, value: &str) {
+        if self.discarding_event {
+            return;
+        }
+        if self.data.len() + value.len() > self.limits.max_event {
+            return self.fail(DecodeError::EventTooLarge {
+                max: self.limits.max_event,
+            });
+        }
+        self.data.push_str(value);
+        self.data.push('\n');
+    }
+
     /// A blank line: the spec's "dispatch the event".
     fn dispatch(&mut self) {
         // Only an `id` line changes the buffer, so only then can the two differ.
         if self.id_set {
             self.id_set = false;
-            self.last_event_id.clone_from(&self.id_buffer);
+            // Swapped, not copied: the buffer is read again only after an `id` line or a
+            // reconnect has set it anew.
+            std::mem::swap(&mut self.last_event_id, &mut self.id_buffer);
         }
         if !self.discarding_event && !self.data.is_empty() {
             // Every data line pushed an LF; the last one is not part of the data.
@@ -567,6 +575,28 @@ impl Decoder {
         self.discarding_event = false;
         self.data.clear();
         self.event_type.clear();
+    }
+}
+
+/// The fields the decoder interprets; any other name is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Data,
+    Event,
+    Id,
+    Retry,
+    Other,
+}
+
+impl Field {
+    fn named(name: &str) -> Field {
+        match name {
+            "data" => Field::Data,
+            "event" => Field::Event,
+            "id" => Field::Id,
+            "retry" => Field::Retry,
+            _ => Field::Other,
+        }
     }
 }
 

@@ -19,7 +19,10 @@ use crate::event::{Comment, Event, Millis};
 /// assert_eq!(buf, b"event: up\ndata: a\ndata: \ndata: b\n\n");
 /// ```
 pub fn encode(event: &Event, out: &mut Vec<u8>) {
-    out.reserve(encoded_len(event));
+    // Room for everything but the `data: ` of lines after the first: counting the lines
+    // would be a second pass over the data, and a `Vec` reused for many events (or sized by
+    // `encoded_len`, as `Frame::event` does) has the room already.
+    out.reserve(encoded_len_one_line(event));
     if let Some(t) = event.event_type() {
         field(out, b"event", t.as_str().as_bytes());
     }
@@ -30,16 +33,27 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
         retry_field(out, retry);
     }
     // The data holds only LF line breaks (normalised by `Event::new`).
-    for line in event.data().as_bytes().split(|&b| b == b'\n') {
-        field(out, b"data", line);
+    let data = event.data().as_bytes();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', data) {
+        field(out, b"data", &data[start..end]);
+        start = end + 1;
     }
+    field(out, b"data", &data[start..]);
     out.push(b'\n');
 }
 
 /// The exact number of bytes [`encode`] appends for `event`.
 pub fn encoded_len(event: &Event) -> usize {
-    let lines = memchr::memchr_iter(b'\n', event.data().as_bytes()).count() + 1;
-    let mut len = event.data().len() - (lines - 1) + lines * "data: \n".len() + 1;
+    let breaks = memchr::memchr_iter(b'\n', event.data().as_bytes()).count();
+    // Each line break of the data becomes the end of one `data: ` line and the start of the
+    // next.
+    encoded_len_one_line(event) + breaks * "data: ".len()
+}
+
+/// What [`encoded_len`] would be if the data's line breaks took one byte each.
+fn encoded_len_one_line(event: &Event) -> usize {
+    let mut len = event.data().len() + "data: \n".len() + 1;
     if let Some(t) = event.event_type() {
         len += "event: \n".len() + t.as_str().len();
     }
