@@ -365,8 +365,9 @@ impl Connection {
         if limit_hit {
             tally.decode_error();
         }
-        while let Some(event) = decoder.next_event() {
-            tally.event(self.index, &event.data, now);
+        // Borrowed events: no allocation per event on the client's hot path.
+        while let Some(event) = decoder.next_event_ref() {
+            tally.event(self.index, event.data, now);
         }
         match &self.chunked {
             Some(chunked) if chunked.is_done() => Err(Failure::Closed),
