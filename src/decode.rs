@@ -276,7 +276,11 @@ impl Decoder {
                 Some(line) if line.len() > self.limits.max_line => {
                     self.line_too_long(line.as_bytes())
                 }
-                Some(line) => self.line(line),
+                // Data lines, most of a large event, without a call.
+                Some(line) => match line.strip_prefix("data:") {
+                    Some(value) => self.data_line(value.strip_prefix(' ').unwrap_or(value)),
+                    None => self.line(line),
+                },
                 None => {
                     self.end_line(&chunk[pos..end]);
                     // Validate again from the next line: only the lines holding invalid bytes
@@ -482,7 +486,6 @@ impl Decoder {
     /// Invalid UTF-8 was already replaced line by line, which gives what replacing it in the
     /// whole stream would: CR, LF and `:` are ASCII, and the replacement never spans an ASCII
     /// byte.
-    #[inline]
     fn line(&mut self, line: &str) {
         // The common fields first, without searching for the colon; data lines, most of a
         // large event, straight to the buffer.
@@ -514,7 +517,7 @@ impl Decoder {
                 self.event_type.clear();
                 self.event_type.push_str(value);
             }
-            Field::Id if memchr::memchr(0, value.as_bytes()).is_none() => {
+            Field::Id if !value.as_bytes().contains(&0) => {
                 self.id_buffer.clear();
                 self.id_buffer.push_str(value);
                 self.id_set = true;
@@ -630,7 +633,7 @@ enum Entry {
 
 impl Queued {
     fn push_packed(&mut self, event_type: &str, data: &str, last_event_id: &str) {
-        self.release();
+        self.compact();
         self.packed.push_str(event_type);
         self.packed.push_str(data);
         self.packed.push_str(last_event_id);
@@ -642,7 +645,7 @@ impl Queued {
     }
 
     fn push_handed_over(&mut self, event_type: &str, data: String, last_event_id: &str) {
-        self.release();
+        self.compact();
         self.packed.push_str(event_type);
         self.packed.push_str(last_event_id);
         self.entries.push_back(Entry::HandedOver(
@@ -674,7 +677,15 @@ impl Queued {
         if self.entries.is_empty() {
             self.packed.clear();
             self.read = 0;
-        } else if self.read >= 4096 && self.read * 2 >= self.packed.len() {
+        }
+    }
+
+    /// Frees what was taken, before pushing more.
+    fn compact(&mut self) {
+        self.release();
+        // Only here, not in `pop`: a caller taking the events a chunk completed one by one
+        // would otherwise move what is left of them again and again.
+        if self.read >= 4096 && self.read * 2 >= self.packed.len() {
             // A caller that never empties the queue must not make `packed` grow for ever:
             // drop what was taken once it is the larger half (amortised O(1) per byte).
             // `read` is always on a character boundary; the check keeps this panic-free.
