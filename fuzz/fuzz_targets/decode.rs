@@ -65,5 +65,15 @@ fuzz_target!(|data: &[u8]| {
             "data beyond the limit"
         );
     }
+    // The borrowed API, events taken after every chunk, lends out the same events.
+    let mut decoder = Decoder::with_limits(limits);
+    let mut borrowed = Vec::new();
+    for chunk in &chunks {
+        let _ = decoder.feed(chunk);
+        while let Some(event) = decoder.next_event_ref() {
+            borrowed.push(MessageEvent::from(event));
+        }
+    }
+    assert_eq!(borrowed, whole.events, "borrowed differs from owned");
     assert_eq!(run(limits, chunks), whole, "chunked differs from whole");
 });
