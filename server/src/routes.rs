@@ -129,9 +129,8 @@ async fn events(app: &Arc<App>, req: &Request, conn: &ConnInfo) -> Response {
     }
     if let Some(token) = &app.args.subscribe_token {
         if !subscriber_has(req, token) {
-            let reason = format!(
-                "a valid Authorization: Bearer token or {TOKEN_COOKIE} cookie is required"
-            );
+            let reason =
+                format!("a valid Authorization: Bearer token or {TOKEN_COOKIE} cookie is required");
             let mut res = text(StatusCode::Unauthorized, reason);
             res.insert_header("WWW-Authenticate", "Bearer");
             return res;
@@ -348,15 +347,13 @@ fn authorize(
     peer: std::net::IpAddr,
 ) -> Result<(), Refused> {
     match token {
-        Some(token) => {
-            match authorization.and_then(bearer) {
-                Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
-                _ => Err(Refused(
-                    StatusCode::Unauthorized,
-                    "a valid Authorization: Bearer token is required".into(),
-                )),
-            }
-        }
+        Some(token) => match authorization.and_then(bearer) {
+            Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
+            _ => Err(Refused(
+                StatusCode::Unauthorized,
+                "a valid Authorization: Bearer token is required".into(),
+            )),
+        },
         None if peer.to_canonical().is_loopback() => Ok(()),
         None => Err(Refused(
             StatusCode::Forbidden,
@@ -377,9 +374,9 @@ fn subscriber_has(req: &Request, token: &Secret) -> bool {
         .flat_map(|v| v.as_str().split(';'))
         .filter_map(|pair| pair.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='));
     // Every candidate is compared (no early exit), in the same time whatever it holds.
-    bearers
-        .chain(cookies)
-        .fold(false, |ok, given| constant_time_eq(given.as_bytes(), token) | ok)
+    bearers.chain(cookies).fold(false, |ok, given| {
+        constant_time_eq(given.as_bytes(), token) | ok
+    })
 }
 
 /// The token of an `Authorization: Bearer <token>` value.
