@@ -85,6 +85,9 @@ pub(crate) fn run(schedule: &Schedule) -> Published {
             published.max_lag = published.max_lag.max(now - due);
         }
         let sent = Instant::now();
+        if sent >= schedule.stop {
+            break; // woke up past the window: this event would count for nobody
+        }
         body.clear();
         body.push_str(&format!("{seq} {}", micros_since(schedule.base, sent)));
         if !padding.is_empty() {
