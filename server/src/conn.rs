@@ -774,7 +774,8 @@ where
         return;
     };
     let mut out = conn.clone();
-    if let Err(e) = stream.serve(&mut out, response_head, chunked).await {
+    let socket = info.socket.as_deref();
+    if let Err(e) = stream.serve(&mut out, socket, response_head, chunked).await {
         log::debug!("{}: event stream ended: {e}", info.peer);
     }
 }

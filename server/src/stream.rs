@@ -4,13 +4,14 @@
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
+use std::net::TcpStream;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_io::Timer;
+use async_io::{Async, Timer};
 use futures_lite::future::Future as _;
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use ssecast::{Comment, Frame, SubscriberId};
@@ -49,11 +50,13 @@ impl EventStream {
     }
 
     /// Moves queued frames (at most [`MAX_FRAMES`]) into `frames`; `Pending` until the hub
-    /// queues one, the stream ends or the client leaves (read from `conn` while waiting).
+    /// queues one, the stream ends or the client leaves (read from `conn` while waiting,
+    /// once `input` says there may be something to read).
     fn poll_frames<C>(
         &mut self,
         cx: &mut Context<'_>,
         conn: &mut C,
+        input: &mut Input<'_>,
         frames: &mut Vec<Frame>,
     ) -> Poll<Next>
     where
@@ -74,7 +77,7 @@ impl EventStream {
         if frames.is_empty() {
             state.set_waker(self.id, cx.waker());
             drop(state);
-            if client_gone(cx, conn) {
+            if input.may_be_there(cx) && client_gone(cx, conn) {
                 self.app.end_stream(self.id, EndCause::ClientGone);
                 return Poll::Ready(Next::Gone);
             }
@@ -86,21 +89,26 @@ impl EventStream {
     /// Writes `head` (the response head), then every frame as it is queued, to `out` until
     /// the stream ends (by the hub, the client or the shutdown), then the end of the body.
     /// `chunked` (HTTP/1.1) frames each write as one chunk; otherwise the body ends when the
-    /// connection does (HTTP/1.0).
+    /// connection does (HTTP/1.0). `socket` is the TCP socket under `out`, if any.
     pub(crate) async fn serve<W>(
         mut self,
         out: &mut W,
+        socket: Option<&Async<TcpStream>>,
         head: String,
         chunked: bool,
     ) -> io::Result<()>
     where
         W: AsyncRead + AsyncWrite + Unpin,
     {
+        let mut input = Input {
+            socket,
+            read_once: false,
+        };
         let mut frames = Vec::new();
         let mut head = head.into_bytes();
         let timeout = Some(self.app.args.write_timeout).filter(|t| !t.is_zero());
         loop {
-            match poll_fn(|cx| self.poll_frames(cx, out, &mut frames)).await {
+            match poll_fn(|cx| self.poll_frames(cx, out, &mut input, &mut frames)).await {
                 Next::Write => {}
                 Next::End => break,
                 Next::Gone => return Ok(()),
@@ -129,6 +137,27 @@ impl EventStream {
             out.write_all(b"0\r\n\r\n").await?;
         }
         out.flush().await
+    }
+}
+
+/// Whether the client may have sent something. Reading the connection costs a system call
+/// even when there is nothing (two layers of reads under TLS), on every idle turn of every
+/// stream; after a first read, the socket's readiness, which costs none, says when to read.
+struct Input<'a> {
+    socket: Option<&'a Async<TcpStream>>,
+    read_once: bool,
+}
+
+impl Input<'_> {
+    fn may_be_there(&mut self, cx: &mut Context<'_>) -> bool {
+        match self.socket {
+            // Ready also after an error, which the read then reports.
+            Some(socket) if self.read_once => socket.poll_readable(cx).is_ready(),
+            _ => {
+                self.read_once = true;
+                true
+            }
+        }
     }
 }
 
