@@ -11,6 +11,8 @@ mod client;
 mod cluster;
 mod config;
 mod conn;
+#[doc(hidden)]
+pub mod fuzzing;
 mod routes;
 mod store;
 mod stream;

@@ -207,7 +207,7 @@ struct PublishJson {
 }
 
 /// A refused publish: a status and a one-line reason.
-struct Refused(StatusCode, String);
+pub(crate) struct Refused(pub(crate) StatusCode, pub(crate) String);
 
 impl Refused {
     fn bad(reason: impl Display) -> Refused {
@@ -278,9 +278,37 @@ async fn try_publish(
     if announced.is_some_and(|n| body.len() < n) {
         return Err(Refused::bad("the body ended before its Content-Length"));
     }
-    let body = String::from_utf8(body).map_err(|_| Refused::bad("body is not valid UTF-8"))?;
     let query_topic = query_values(req, "topic").next();
     let query_event = query_values(req, "event").next();
+    let (topic, event) = publish_fields(json, body, query_topic, query_event)?;
+    if event.id().is_some() && app.cluster.is_some() {
+        return Err(Refused::bad(
+            "id cannot be set in cluster mode: Redis assigns every event its stream id",
+        ));
+    }
+    match &app.cluster {
+        // Acknowledged only once Redis has it; the node's reader delivers it locally.
+        Some(cluster) => cluster
+            .publish(&topic, &event)
+            .await
+            .map_err(|e| Refused(StatusCode::ServiceUnavailable, e.to_string())),
+        // With --data-dir, answered once the event is on disk.
+        None => app
+            .publish_durable(&topic, event)
+            .await
+            .map_err(|e| Refused(StatusCode::ServiceUnavailable, e)),
+    }
+}
+
+/// The topic and event a publish body (JSON or text) and its `topic` and `event` query
+/// parameters describe, every field validated. Pure, so the fuzz target calls it directly.
+pub(crate) fn publish_fields(
+    json: bool,
+    body: Vec<u8>,
+    query_topic: Option<String>,
+    query_event: Option<String>,
+) -> Result<(Topic, Event), Refused> {
+    let body = String::from_utf8(body).map_err(|_| Refused::bad("body is not valid UTF-8"))?;
     let fields = if json {
         let parsed: PublishJson =
             serde_json::from_str(&body).map_err(|e| Refused::bad(format!("invalid JSON: {e}")))?;
@@ -306,11 +334,6 @@ async fn try_publish(
     if let Some(t) = fields.event {
         event = event.with_type(EventType::new(t).map_err(|e| Refused::bad(format!("event {e}")))?);
     }
-    if fields.id.is_some() && app.cluster.is_some() {
-        return Err(Refused::bad(
-            "id cannot be set in cluster mode: Redis assigns every event its stream id",
-        ));
-    }
     if let Some(id) = fields.id {
         // An empty id would reset the subscribers' last event ID and break their resume.
         if id.is_empty() {
@@ -326,18 +349,7 @@ async fn try_publish(
     if let Some(ms) = fields.retry {
         event = event.with_retry(Millis(ms));
     }
-    match &app.cluster {
-        // Acknowledged only once Redis has it; the node's reader delivers it locally.
-        Some(cluster) => cluster
-            .publish(&topic, &event)
-            .await
-            .map_err(|e| Refused(StatusCode::ServiceUnavailable, e.to_string())),
-        // With --data-dir, answered once the event is on disk.
-        None => app
-            .publish_durable(&topic, event)
-            .await
-            .map_err(|e| Refused(StatusCode::ServiceUnavailable, e)),
-    }
+    Ok((topic, event))
 }
 
 /// Who may publish: with a token, whoever presents it; without one, loopback peers only.
