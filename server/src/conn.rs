@@ -493,26 +493,47 @@ pub(crate) async fn serve_connection<S>(app: &Arc<App>, stream: S, info: &ConnIn
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Boxed: the requests before an event stream (heads, async-h1, answers) are freed when it
+    // starts, so an idle subscriber's task holds the stream's own state and nothing more.
+    let Some((mut conn, events, head, chunked)) = Box::pin(serve_requests(app, stream, info)).await
+    else {
+        return;
+    };
+    let socket = info.socket.as_deref();
+    if let Err(e) = events.serve(&mut conn, socket, head, chunked).await {
+        log::debug!("{}: event stream ended: {e}", info.peer);
+    }
+}
+
+/// Serves requests until the connection closes or one of them opens an event stream, which
+/// is returned with its connection, response head and whether it is chunked.
+async fn serve_requests<S>(
+    app: &Arc<App>,
+    stream: S,
+    info: &ConnInfo,
+) -> Option<(Conn<S>, EventStream, String, bool)>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut conn = Conn::new(stream);
     // Bytes of pipelined requests read along with the previous one.
     let mut next = Vec::new();
     // One request per iteration; ends when a response closes the connection or at EOF.
     loop {
-        // Boxed here and below: a task is as large as its largest state, and an event stream's
-        // task lives (idle, mostly) as long as its subscriber.
+        // Boxed here and below: rare or short states, kept out of the future's size.
         let head = match Box::pin(read_head(app, &mut conn, std::mem::take(&mut next))).await {
             Ok(head) => head,
-            Err(HeadError::Idle) => return,
+            Err(HeadError::Idle) => return None,
             Err(HeadError::Refuse(status, reason)) => {
                 log::debug!("{}: {status} {reason}", info.peer);
                 app.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
                 let _ = write_plain(&conn, routes::text(status, reason), false).await;
-                return;
+                return None;
             }
         };
         if head.http10 || head.is_events() {
-            serve_direct(app, info, &conn, head).await;
-            return;
+            let (events, head, chunked) = Box::pin(answer_direct(app, info, &conn, head)).await?;
+            return Some((conn, events, head, chunked));
         }
         let chunked = head.chunked;
         let (request, budget, rest) = head.split();
@@ -536,7 +557,7 @@ where
         let served = Box::pin(Server::new(conn.clone(), endpoint).accept_one()).await;
         match served {
             Ok(ConnectionStatus::KeepAlive) => {}
-            Ok(ConnectionStatus::Close) => return,
+            Ok(ConnectionStatus::Close) => return None,
             Err(e) => {
                 // Nothing was written: async-h1 refused the request without answering.
                 if conn.written() == before {
@@ -553,7 +574,7 @@ where
                     // Usually a client that left mid-response: not an error of ours.
                     log::debug!("{}: connection ended: {e}", info.peer);
                 }
-                return;
+                return None;
             }
         }
     }
@@ -759,29 +780,12 @@ fn check_head(app: &App, bytes: Vec<u8>, head_len: usize) -> Result<Head, HeadEr
     })
 }
 
-/// Serves a request without async-h1, then closes: an HTTP/1.0 request (async-h1 would not
-/// answer it), answered without chunked encoding, the body delimited by Content-Length or by
-/// closing; and every event stream, which is written straight to the socket (no body
-/// machinery and no copy buffer per subscriber).
-async fn serve_direct<S>(app: &Arc<App>, info: &ConnInfo, conn: &Conn<S>, head: Head)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    // Boxed, so the request and its response are freed before the stream starts.
-    let Some((stream, response_head, chunked)) =
-        Box::pin(answer_direct(app, info, conn, head)).await
-    else {
-        return;
-    };
-    let mut out = conn.clone();
-    let socket = info.socket.as_deref();
-    if let Err(e) = stream.serve(&mut out, socket, response_head, chunked).await {
-        log::debug!("{}: event stream ended: {e}", info.peer);
-    }
-}
-
-/// Answers `head`'s request. An event stream is returned, with its response head and
-/// whether it is chunked, for [`EventStream::serve`]; any other response is written here.
+/// Answers `head`'s request without async-h1, for the connection to close after it: an
+/// HTTP/1.0 request (async-h1 would not answer it), answered without chunked encoding, the
+/// body delimited by Content-Length or by closing; and every event stream, returned with its
+/// response head and whether it is chunked for [`EventStream::serve`], which writes it
+/// straight to the connection (no body machinery, no copy buffer per subscriber). Any other
+/// response is written here.
 async fn answer_direct<S>(
     app: &Arc<App>,
     info: &ConnInfo,
