@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Fuzzes the decoder for a bounded time: scripts/fuzz.sh [SECONDS] (default 60), two thirds on
-# the `decode` target (arbitrary bytes, any chunking), one third on `roundtrip` (encode then
-# decode). cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP=1 lets stable provide them.
+# Runs every fuzz target for a bounded time: scripts/fuzz.sh [SECONDS] (default 120), split as
+# decode 30%, roundtrip 15%, request 35% (arbitrary bytes as a client connection, served in
+# process), publish 20% (publish bodies through the route's parser). cargo-fuzz needs nightly
+# features; RUSTC_BOOTSTRAP=1 lets stable provide them.
 # A crash leaves its input in fuzz/artifacts/<target>/ and fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-total=${1:-60}
-decode_secs=$((total * 2 / 3))
-roundtrip_secs=$((total - decode_secs))
-[ "$decode_secs" -ge 1 ] && [ "$roundtrip_secs" -ge 1 ] || { echo "usage: $0 [SECONDS >= 2]" >&2; exit 2; }
+total=${1:-120}
+[ "$total" -ge 8 ] 2>/dev/null || { echo "usage: $0 [SECONDS >= 8]" >&2; exit 2; }
+decode_secs=$((total * 30 / 100))
+roundtrip_secs=$((total * 15 / 100))
+request_secs=$((total * 35 / 100))
+publish_secs=$((total - decode_secs - roundtrip_secs - request_secs))
 
 ensure_cargo_fuzz
 # libfuzzer-sys compiles libFuzzer, which is C++.
@@ -18,7 +21,7 @@ command -v c++ >/dev/null 2>&1 || apt_install g++
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build
 mkdir -p fuzz/target
-for target in decode:$decode_secs roundtrip:$roundtrip_secs; do
+for target in decode:$decode_secs roundtrip:$roundtrip_secs request:$request_secs publish:$publish_secs; do
   name=${target%%:*}
   log=fuzz/target/fuzz-$name.log
   mkdir -p "fuzz/corpus/$name"

@@ -11,7 +11,7 @@ step "clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "redis-server from Debian (for the cluster tests)" apt_install redis-server
 step "tests (core and server, over real sockets)" cargo test --workspace
 step "core builds for wasm32" bash -c '. scripts/lib.sh; ensure_wasm_target; cargo build -p ssecast --target wasm32-unknown-unknown --quiet'
-step "fuzz the decoder" scripts/fuzz.sh 60
+step "fuzz the decoder, the request path and publish bodies" scripts/fuzz.sh 120
 
 # wasm-pack prints "test result: ok. N passed; ..." per test binary. A run of zero tests fails:
 # `wasm-pack test --chrome` without WASM_BINDGEN_USE_BROWSER=1 exits 0 having run none.

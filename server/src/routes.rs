@@ -80,7 +80,7 @@ pub(crate) async fn handle(app: &Arc<App>, mut req: Request, conn: &ConnInfo) ->
 /// A plain-text response whose body is one line.
 pub(crate) fn text(status: StatusCode, reason: impl Display) -> Response {
     let mut res = Response::new(status);
-    res.set_body(format!("{reason}\n"));
+    res.set_body(format!("{}\n", one_line(&reason.to_string())));
     res.insert_header("Content-Type", "text/plain; charset=utf-8");
     res.insert_header("Cache-Control", "no-cache");
     res
@@ -211,8 +211,22 @@ pub(crate) struct Refused(pub(crate) StatusCode, pub(crate) String);
 
 impl Refused {
     fn bad(reason: impl Display) -> Refused {
-        Refused(StatusCode::BadRequest, reason.to_string())
+        Refused(StatusCode::BadRequest, one_line(&reason.to_string()))
     }
+}
+
+/// `reason` with its control characters escaped: parser errors quote the peer's input (an
+/// unknown JSON field may hold a CR or LF), and a reason is one line.
+fn one_line(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    for c in reason.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 async fn publish(app: &Arc<App>, req: &mut Request, conn: &ConnInfo) -> Response {

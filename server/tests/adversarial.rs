@@ -496,6 +496,10 @@ fn cr_lf_and_nul_in_every_publishable_field_inject_nothing() {
             }
         }
     }
+    // Found by the publish fuzz target: parser errors quote the input, CR and LF included.
+    let reply = json(json!({ "data": "x", "a\r\nid: 1\r\n": 1 }));
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.text().lines().count(), 1, "{:?}", reply.text());
     assert_eq!(text("", "end").status, 200);
     let mut got = Vec::new();
     loop {
