@@ -766,10 +766,16 @@ impl LineEnds {
 }
 
 /// The longest prefix of `bytes` that is valid UTF-8.
+///
+/// Valid text (the common case) is checked once with SIMD; only invalid input pays for the
+/// slower check that finds where the valid part ends.
 fn valid_prefix(bytes: &[u8]) -> &str {
-    match std::str::from_utf8(bytes) {
+    if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
+        return text;
+    }
+    match simdutf8::compat::from_utf8(bytes) {
         Ok(text) => text,
         // Valid up to there by definition; the default is never used.
-        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
+        Err(e) => simdutf8::basic::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
     }
 }
