@@ -5,61 +5,9 @@
 
 use ssecast::{DecodeError, Decoder, Limits, MessageEvent, Millis};
 
-/// Everything a decoder exposes after a stream.
-#[derive(Debug, PartialEq)]
-struct Outcome {
-    events: Vec<MessageEvent>,
-    comments: Vec<String>,
-    last_event_id: String,
-    retry: Option<Millis>,
-    /// The first error any `feed` returned.
-    error: Option<DecodeError>,
-}
+mod common;
 
-fn run<'a>(limits: Limits, chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
-    let chunks: Vec<&[u8]> = chunks.into_iter().collect();
-    let mut decoder = Decoder::with_limits(limits).keep_comments(true);
-    let mut error = None;
-    for &chunk in &chunks {
-        if let Err(e) = decoder.feed(chunk) {
-            error.get_or_insert(e);
-        }
-    }
-    let outcome = Outcome {
-        events: std::iter::from_fn(|| decoder.next_event()).collect(),
-        comments: std::iter::from_fn(|| decoder.next_comment()).collect(),
-        last_event_id: decoder.last_event_id().to_owned(),
-        retry: decoder.retry(),
-        error,
-    };
-    // The borrowed API must lend out the same events, whether they are taken after every
-    // chunk (buffers are reused between events) or mixed with owned ones.
-    assert_eq!(borrowed(limits, &chunks, false), outcome.events, "borrowed");
-    assert_eq!(borrowed(limits, &chunks, true), outcome.events, "mixed");
-    outcome
-}
-
-/// The events taken after every chunk with `next_event_ref`, or, if `mixed`, with
-/// `next_event_ref` and `next_event` in turn.
-fn borrowed(limits: Limits, chunks: &[&[u8]], mixed: bool) -> Vec<MessageEvent> {
-    let mut decoder = Decoder::with_limits(limits);
-    let mut events = Vec::new();
-    for &chunk in chunks {
-        let _ = decoder.feed(chunk);
-        loop {
-            let event = if mixed && events.len() % 2 == 1 {
-                decoder.next_event()
-            } else {
-                decoder.next_event_ref().map(MessageEvent::from)
-            };
-            match event {
-                Some(event) => events.push(event),
-                None => break,
-            }
-        }
-    }
-    events
-}
+use common::{run, Outcome};
 
 /// Decodes `input` whole, split at every offset and byte by byte; all must agree.
 fn decode_with(limits: Limits, input: &[u8]) -> Outcome {

@@ -3,33 +3,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ssecast::{DecodeError, Decoder, Limits, MessageEvent, Millis};
+use ssecast::Limits;
 
-#[derive(Debug, PartialEq)]
-struct Outcome {
-    events: Vec<MessageEvent>,
-    comments: Vec<String>,
-    last_event_id: String,
-    retry: Option<Millis>,
-    error: Option<DecodeError>,
-}
+// The same harness as the decoder's tests: `run` also checks the borrowed API.
+#[path = "../../tests/common/mod.rs"]
+mod common;
 
-fn run<'a>(limits: Limits, chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
-    let mut decoder = Decoder::with_limits(limits).keep_comments(true);
-    let mut error = None;
-    for chunk in chunks {
-        if let Err(e) = decoder.feed(chunk) {
-            error.get_or_insert(e);
-        }
-    }
-    Outcome {
-        events: std::iter::from_fn(|| decoder.next_event()).collect(),
-        comments: std::iter::from_fn(|| decoder.next_comment()).collect(),
-        last_event_id: decoder.last_event_id().to_owned(),
-        retry: decoder.retry(),
-        error,
-    }
-}
+use common::run;
 
 fuzz_target!(|data: &[u8]| {
     let [shape, seed, input @ ..] = data else {
@@ -65,15 +45,5 @@ fuzz_target!(|data: &[u8]| {
             "data beyond the limit"
         );
     }
-    // The borrowed API, events taken after every chunk, lends out the same events.
-    let mut decoder = Decoder::with_limits(limits);
-    let mut borrowed = Vec::new();
-    for chunk in &chunks {
-        let _ = decoder.feed(chunk);
-        while let Some(event) = decoder.next_event_ref() {
-            borrowed.push(MessageEvent::from(event));
-        }
-    }
-    assert_eq!(borrowed, whole.events, "borrowed differs from owned");
     assert_eq!(run(limits, chunks), whole, "chunked differs from whole");
 });
