@@ -87,6 +87,18 @@ wait_port() {
   return 1
 }
 
+# listening_url FILE: waits (up to 10 s) for the server's `listening on URL` line in FILE and
+# prints the URL; fails if it never comes.
+listening_url() {
+  for _ in $(seq 1 100); do
+    grep -q '^listening on ' "$1" && break
+    sleep 0.1
+  done
+  local base
+  base=$(sed -n 's/^listening on \(http:[^ ]*\).*/\1/p' "$1")
+  [ -n "$base" ] && echo "$base"
+}
+
 # Sets server_pid, measured_pid, sub_url and pub_url.
 start_ssecast() {
   local out=$work/ssecast.out
@@ -96,13 +108,8 @@ start_ssecast() {
     >"$out" 2>>"$work/ssecast.err" &
   server_pid=$!
   measured_pid=$server_pid
-  for _ in $(seq 1 100); do
-    grep -q '^listening on ' "$out" && break
-    sleep 0.1
-  done
   local base
-  base=$(sed -n 's/^listening on \(http:[^ ]*\).*/\1/p' "$out")
-  [ -n "$base" ] || {
+  base=$(listening_url "$out") || {
     echo "ssecast did not start" >&2
     cat "$work/ssecast.err" >&2
     return 1
@@ -137,13 +144,8 @@ start_floor() {
   "${prio[@]}" taskset -c 0 "$bin" bench --serve-floor 127.0.0.1:0 --floor-lifetime 10m >"$out" &
   server_pid=$!
   measured_pid=$server_pid
-  for _ in $(seq 1 100); do
-    grep -q '^listening on ' "$out" && break
-    sleep 0.1
-  done
   local base
-  base=$(sed -n 's/^listening on \(http:[^ ]*\).*/\1/p' "$out")
-  [ -n "$base" ] || {
+  base=$(listening_url "$out") || {
     echo "the floor server did not start" >&2
     return 1
   }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{parse_head, Server, Sse, WAIT};
+use common::{fds, parse_head, rss_kib, Server, Sse, WAIT};
 
 /// A subscriber of topic `live` read by its own thread while another thread publishes
 /// `0`, `1`, `2`, ... to it every few milliseconds.
@@ -92,16 +92,6 @@ impl Live {
         assert!(published > 0, "the live stream published nothing");
         assert_eq!(got, want, "the live subscriber lost or reordered events");
     }
-}
-
-/// The resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 /// Writes `request` from a thread (so a server that answers before reading it all is still
@@ -317,13 +307,6 @@ fn hostile_requests_get_their_status_and_the_live_stream_keeps_flowing() {
         rss_after < rss_before + 32 * 1024,
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
-}
-
-/// Open file descriptors of a process.
-fn fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count()
 }
 
 #[test]

@@ -15,27 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{parse_head, Server, Sse, WAIT};
+use common::{fds, parse_head, rss_kib, Server, Sse, WAIT};
 
 /// Subscribers that stay for the whole run and must receive everything.
 const STEADY: usize = 4;
 /// Subscribers opened, then closed, at once.
 const BATCH: usize = 100;
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-fn fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count()
-}
 
 /// One keep-alive connection that publishes to `topic` (pipelining-safe: one request, then
 /// its whole response).

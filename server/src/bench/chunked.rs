@@ -3,6 +3,14 @@
 
 use std::fmt;
 
+/// The value of the response header `name` (any case), lowercased, if present.
+pub(super) fn header_value(headers: &[httparse::Header<'_>], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| String::from_utf8_lossy(h.value).to_ascii_lowercase())
+}
+
 /// Where the decoder stands inside the chunked framing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {

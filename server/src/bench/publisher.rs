@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::chunked::Chunked;
+use super::chunked::{header_value, Chunked};
 use super::tally::micros_since;
 use super::target::Target;
 
@@ -169,13 +169,7 @@ impl Client {
             match response.parse(&self.buf) {
                 Ok(httparse::Status::Complete(len)) => {
                     let status = response.code.unwrap_or(0);
-                    let header = |name: &str| {
-                        response
-                            .headers
-                            .iter()
-                            .find(|h| h.name.eq_ignore_ascii_case(name))
-                            .map(|h| String::from_utf8_lossy(h.value).to_ascii_lowercase())
-                    };
+                    let header = |name: &str| header_value(response.headers, name);
                     let body = if header("transfer-encoding").is_some_and(|v| v.contains("chunked"))
                     {
                         Body::Chunked

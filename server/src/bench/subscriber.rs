@@ -17,7 +17,7 @@ use polling::{Event, PollMode, Poller};
 use socket2::{Domain, Socket, Type};
 use ssecast::Decoder;
 
-use super::chunked::Chunked;
+use super::chunked::{header_value, Chunked};
 use super::tally::Tally;
 
 /// The read buffer every subscriber shares: large, so a subscriber with many events queued
@@ -307,13 +307,7 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(Connection, usize)>, Failure> {
             response.reason.unwrap_or("")
         )));
     }
-    let header = |name: &str| {
-        response
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(h.value).to_ascii_lowercase())
-    };
+    let header = |name: &str| header_value(response.headers, name);
     let content_type = header("content-type").unwrap_or_default();
     if !content_type.starts_with("text/event-stream") {
         return Err(Failure::Refused(format!(
