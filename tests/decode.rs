@@ -525,14 +525,14 @@ fn queue_order_when_never_emptied() {
     // alternate: every event must still come out whole and in order, taken owned, borrowed
     // (buffers reused), or both in turn.
     let data = |i: usize| {
-        let len = if i % 7 == 0 { 5000 } else { 100 };
+        let len = if i.is_multiple_of(7) { 5000 } else { 100 };
         format!("{i:04}{}", "x".repeat(len))
     };
     for mode in ["owned", "borrowed", "mixed"] {
         let mut decoder = Decoder::new();
         let take = |decoder: &mut Decoder, i: usize| match mode {
             "owned" => decoder.next_event(),
-            "mixed" if i % 2 == 0 => decoder.next_event(),
+            "mixed" if i.is_multiple_of(2) => decoder.next_event(),
             _ => decoder.next_event_ref().map(MessageEvent::from),
         };
         let mut taken = Vec::new();

@@ -119,7 +119,7 @@ impl Sim {
             self.sweeps.push(self.now);
             let next = self.hub.poll_timeout();
             assert!(
-                next.map_or(true, |n| n.0 > self.now),
+                next.is_none_or(|n| n.0 > self.now),
                 "sweep made no progress"
             );
             self.drain();

@@ -124,7 +124,7 @@ impl State {
         }
         self.to_wake.append(&mut to_wake);
         if let Some(next) = self.hub.poll_timeout() {
-            if self.timer_deadline.map_or(true, |current| next < current) {
+            if self.timer_deadline.is_none_or(|current| next < current) {
                 self.timer_nudge = true;
             }
         }
@@ -138,7 +138,7 @@ impl State {
 
     /// Whether `id` has ended (a stale id has).
     pub(crate) fn ended(&mut self, id: SubscriberId) -> bool {
-        self.slot_mut(id).map_or(true, |slot| slot.ended.is_some())
+        self.slot_mut(id).is_none_or(|slot| slot.ended.is_some())
     }
 
     /// Registers the waker of `id`'s body, to be woken when frames are queued or it ends.
