@@ -1,16 +1,19 @@
 //! A push parser for `text/event-stream`, exact to the WHATWG HTML "Server-sent events"
 //! parsing and interpretation algorithms, whatever the chunking.
 //!
-//! The decoder scans each chunk in place for CR and LF with `memchr2` and copies only what it
-//! must keep: field values into the event being built, and an incomplete trailing line into an
-//! internal buffer until the chunk that completes it arrives. Bytes are kept raw until an
-//! event is dispatched; because CR, LF and `:` are ASCII and never part of a multi-byte UTF-8
-//! sequence, decoding each line on its own (invalid sequences become U+FFFD, as the WHATWG
-//! UTF-8 decoder and [`String::from_utf8_lossy`] both do) gives exactly what decoding the whole
-//! stream first would.
+//! The decoder lists the line endings of each chunk a window at a time (`lines.rs`),
+//! validates the chunk as UTF-8 a window at a time, reads each line in place as a `&str` and
+//! copies only what it must keep: field values into the event being built, and an incomplete
+//! trailing line into an internal buffer until the chunk that completes it arrives. A line
+//! holding invalid UTF-8 is decoded on its own (invalid sequences become U+FFFD, as the WHATWG
+//! UTF-8 decoder and [`String::from_utf8_lossy`] both do); because CR, LF and `:` are ASCII and
+//! never part of a multi-byte sequence, that gives exactly what decoding the whole stream
+//! first would.
 
 use std::collections::VecDeque;
 use std::fmt;
+
+use crate::lines::{LineEnds, Simd};
 
 use crate::event::Millis;
 
@@ -169,7 +172,10 @@ impl Default for Start {
 #[derive(Debug, Clone, Default)]
 pub struct Decoder {
     limits: Limits,
-    line_ends: LineEnds,
+    /// How [`LineEnds`] compares, detected once.
+    simd: Simd,
+    /// The buffer [`LineEnds`] lists line endings in, kept between chunks.
+    line_ends: Vec<u32>,
     keep_comments: bool,
     start: Start,
     /// The previous chunk ended with CR: an LF at the start of the next one belongs to it.
@@ -243,37 +249,26 @@ impl Decoder {
                 chunk = &chunk[1..];
             }
         }
-        // UTF-8 is validated once per stretch of whole lines rather than once per field:
-        // `text` is `(start, s)`, `s` the valid UTF-8 found in the chunk from `start`, a line
-        // start, on. Lines inside it are interpreted as `&str` slices of it; the rest (a line
-        // begun in an earlier chunk, and lines from the first invalid byte to the end of their
-        // line) take the byte path.
-        let mut text = None;
-        if self.partial.is_empty() && !self.skipping_line {
-            text = Some((0, valid_prefix(chunk)));
-        }
+        // A line begun in an earlier chunk is completed from `partial`, on the byte path; the
+        // lines after it are read as `&str` slices of the chunk, validated a window at a time.
+        let mut carried = !self.partial.is_empty() || self.skipping_line;
+        let mut text = Utf8Windows::new(chunk);
+        let mut line_ends = LineEnds::new(chunk, self.simd, std::mem::take(&mut self.line_ends));
         let mut pos = 0;
         while pos < chunk.len() {
-            let Some(offset) = self.line_ends.find(&chunk[pos..]) else {
+            let Some(end) = line_ends.find(pos) else {
                 self.keep_partial(&chunk[pos..]);
                 break;
             };
-            let end = pos + offset;
             let mut next = end + 1;
-            if chunk[end] == b'\r' {
+            if line_ends.maybe_cr() && chunk[end] == b'\r' {
                 match chunk.get(next) {
                     Some(b'\n') => next += 1,
                     Some(_) => {}
                     None => self.pending_cr = true,
                 }
             }
-            // CR and LF are ASCII, so `pos` and `end` are on character boundaries of `text`
-            // whenever they are inside it; `get` cannot fail there, it only keeps this free of
-            // panics.
-            let line = text.and_then(|(start, text): (usize, &str)| {
-                text.get(pos.checked_sub(start)?..end - start)
-            });
-            match line {
+            match text.line(pos, end).filter(|_| !carried) {
                 Some(line) if line.len() > self.limits.max_line => {
                     self.line_too_long(line.as_bytes())
                 }
@@ -282,15 +277,15 @@ impl Decoder {
                     Some(value) => self.data_line(value.strip_prefix(' ').unwrap_or(value)),
                     None => self.line(line),
                 },
+                // The carried line, or one holding invalid UTF-8.
                 None => {
                     self.end_line(&chunk[pos..end]);
-                    // Validate again from the next line: only the lines holding invalid bytes
-                    // take the byte path, and each byte is validated once.
-                    text = Some((next, valid_prefix(&chunk[next..])));
+                    carried = false;
                 }
             }
             pos = next;
         }
+        self.line_ends = line_ends.into_buffer();
         match self.error.take() {
             Some(error) => Err(error),
             None => Ok(()),
@@ -728,40 +723,58 @@ impl Queued {
     }
 }
 
-/// Finds line endings: `memchr2` for CR and LF, with the searcher chosen once per decoder
-/// rather than once per line (on x86-64 with AVX2, where choosing costs as much as searching
-/// a short line).
-#[derive(Debug, Clone, Copy)]
-#[cfg_attr(not(target_arch = "x86_64"), derive(Default))]
-struct LineEnds {
-    #[cfg(target_arch = "x86_64")]
-    avx2: Option<memchr::arch::x86_64::avx2::memchr::Two>,
+/// The most bytes [`Utf8Windows`] validates at once.
+const MAX_WINDOW: usize = 16 << 10;
+
+/// A chunk's lines as text: the chunk is validated as UTF-8 a window at a time, just ahead of
+/// the lines that read it (so that they read it from the nearest cache), and each line is then
+/// a `&str` slice of the window.
+///
+/// Windows grow while they are valid and shrink to one line after invalid bytes, so a chunk
+/// is validated about once whatever it holds: a window is wasted only up to its first invalid
+/// byte, and is at most twice what was found valid since the last one.
+struct Utf8Windows<'c> {
+    chunk: &'c [u8],
+    /// Where the window starts: a line start.
+    start: usize,
+    /// The valid text of the window.
+    text: &'c str,
+    /// How far past the line that needs it the next window reaches.
+    ahead: usize,
 }
 
-#[cfg(target_arch = "x86_64")]
-impl Default for LineEnds {
-    fn default() -> LineEnds {
-        LineEnds {
-            avx2: memchr::arch::x86_64::avx2::memchr::Two::new(b'\r', b'\n'),
+impl<'c> Utf8Windows<'c> {
+    fn new(chunk: &'c [u8]) -> Utf8Windows<'c> {
+        Utf8Windows {
+            chunk,
+            start: 0,
+            text: "",
+            ahead: MAX_WINDOW,
         }
     }
-}
 
-impl LineEnds {
-    /// The index of the first CR or LF in `bytes`.
+    /// The line `pos..end` of the chunk (`pos` a line start, `end` its line ending) as text,
+    /// or `None` when it holds invalid UTF-8.
     #[inline]
-    fn find(&self, bytes: &[u8]) -> Option<usize> {
-        // Every event ends with a blank line: spare it the set-up of a vectorised search.
-        match bytes.first() {
-            Some(b'\r' | b'\n') => return Some(0),
-            None => return None,
-            _ => {}
+    fn line(&mut self, pos: usize, end: usize) -> Option<&'c str> {
+        // CR and LF are ASCII, so `pos` and `end` are on character boundaries of the window
+        // whenever they are inside it: `get` fails only outside it.
+        let line = pos
+            .checked_sub(self.start)
+            .and_then(|from| self.text.get(from..end - self.start));
+        if line.is_some() {
+            return line;
         }
-        #[cfg(target_arch = "x86_64")]
-        if let Some(avx2) = &self.avx2 {
-            return avx2.find(bytes);
-        }
-        memchr::memchr2(b'\r', b'\n', bytes)
+        let to = end.max(pos + self.ahead).min(self.chunk.len());
+        let window = self.chunk.get(pos..to)?;
+        self.start = pos;
+        self.text = valid_prefix(window);
+        self.ahead = if self.text.len() == window.len() {
+            (2 * self.ahead).clamp(64, MAX_WINDOW)
+        } else {
+            0
+        };
+        self.text.get(..end - pos)
     }
 }
 

@@ -79,6 +79,7 @@ mod decode;
 mod encode;
 mod event;
 mod hub;
+mod lines;
 mod queue;
 
 pub use decode::{DecodeError, Decoder, EventRef, Limits, MessageEvent};
