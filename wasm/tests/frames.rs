@@ -83,6 +83,30 @@ fn line_endings() {
     check(b"data: a\n\rdata: b\n\n", &[msg("a"), msg("b")]);
 }
 
+/// A stream longer than the decoder's scan windows (4 KiB), with lines of every length up to
+/// a few hundred bytes and all three line endings, so that line endings fall at every place
+/// in the 64-byte blocks and across windows, on wasm's own comparison code.
+#[wasm_bindgen_test]
+fn long_stream_across_scan_windows() {
+    let mut input = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..400usize {
+        let data = "x".repeat(i * 7 % 300);
+        let ending = ["\n", "\r", "\r\n"][i % 3];
+        let id = i.to_string();
+        input.extend(format!("id: {id}{ending}data: {data}{ending}{ending}").bytes());
+        want.push(("message".to_owned(), data, id));
+    }
+    assert!(input.len() > 3 * 4096);
+    let mut whole = Decoder::new(None).unwrap();
+    assert_eq!(feed(&mut whole, &input), want, "whole");
+    for size in [1, 63, 64, 65, 4095, 4096, 4097] {
+        let mut d = Decoder::new(None).unwrap();
+        let got: Seen = input.chunks(size).flat_map(|c| feed(&mut d, c)).collect();
+        assert_eq!(got, want, "in chunks of {size}");
+    }
+}
+
 #[wasm_bindgen_test]
 fn crlf_split_across_chunks() {
     let mut d = Decoder::new(None).unwrap();
