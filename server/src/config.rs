@@ -59,6 +59,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SSECAST_WRITE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub write_timeout: Duration,
 
+    /// Close a request whose body stops arriving: no byte of it for this long (then 408), as
+    /// nginx's `client_body_timeout` does.
+    #[arg(long, env = "SSECAST_BODY_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub body_timeout: Duration,
+
     /// Frames each subscriber may have queued.
     #[arg(long, env = "SSECAST_QUEUE", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -114,7 +119,8 @@ pub struct ServeArgs {
     )]
     pub cors_origins: Vec<String>,
 
-    /// Directory served at `/` [default: the repository's `www/`].
+    /// Directory served at `/` [default: `./www` if it holds an `index.html`, else the demo
+    /// page built into the binary].
     #[arg(long, env = "SSECAST_WWW")]
     pub www: Option<PathBuf>,
 
@@ -136,6 +142,26 @@ pub struct ServeArgs {
     /// event is on disk. (In cluster mode the history lives in Redis.)
     #[arg(long, env = "SSECAST_DATA_DIR", conflicts_with = "redis")]
     pub data_dir: Option<PathBuf>,
+}
+
+/// Where static files come from.
+#[derive(Debug, Clone)]
+pub(crate) enum Www {
+    /// A directory (its files as they are on disk, `pkg/` with the wasm package included).
+    Dir(PathBuf),
+    /// The demo page compiled into the binary, without the wasm package.
+    Embedded,
+}
+
+impl std::fmt::Display for Www {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Www::Dir(dir) => write!(f, "{}", dir.display()),
+            Www::Embedded => {
+                f.write_str("the page built into the binary (no wasm package: pass --www DIR)")
+            }
+        }
+    }
 }
 
 /// A token. Its `Debug` hides it, so no log line or error message can carry it.
@@ -204,11 +230,15 @@ impl ServeArgs {
         }
     }
 
-    /// The static directory: `--www`, or the repository's `www/` next to this crate.
-    pub fn www_dir(&self) -> PathBuf {
+    /// Where static files come from: `--www`, else `./www` if it holds an `index.html`
+    /// (the server runs in the repository), else the page built into the binary.
+    pub(crate) fn www_source(&self) -> Www {
         match &self.www {
-            Some(dir) => dir.clone(),
-            None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../www")),
+            Some(dir) => Www::Dir(dir.clone()),
+            None if std::path::Path::new("www/index.html").is_file() => {
+                Www::Dir(PathBuf::from("www"))
+            }
+            None => Www::Embedded,
         }
     }
 }
@@ -271,6 +301,22 @@ fn parse_redis_url(s: &str) -> Result<String, String> {
 
 fn parse_overflow(s: &str) -> Result<Overflow, String> {
     s.parse::<Overflow>().map_err(|e| e.to_string())
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("{s:?}: must be more than 0")),
+        d => Ok(d),
+    }
+}
+
+/// `d` as the flags write it: `10s`, `1500ms`.
+pub(crate) fn show_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 /// Parses `0`, or a whole number followed by `ms`, `s`, `m` or `h`.

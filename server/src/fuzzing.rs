@@ -14,7 +14,8 @@ use ssecast::{Event, Topic};
 
 use crate::app::App;
 use crate::config::Cli;
-use crate::routes::{self, ConnInfo, Refused};
+use crate::http::ConnInfo;
+use crate::routes::{self, Refused};
 
 /// The most a served connection may write before the harness stops it.
 const MAX_OUTPUT: usize = 1 << 20;
@@ -65,7 +66,7 @@ impl Harness {
             peer: SocketAddr::from((Ipv4Addr::LOCALHOST, 40000)),
             socket: None,
         };
-        let serving = crate::conn::serve_connection(&self.app, stream, &info);
+        let serving = crate::http::serve_connection(&self.app, stream, &info);
         let finished = async_io::block_on(futures_lite::future::or(
             async {
                 serving.await;
@@ -90,13 +91,8 @@ pub fn publish_fields(
     topic: Option<&str>,
     event: Option<&str>,
 ) -> Result<(Topic, Event), (u16, String)> {
-    routes::publish_fields(
-        json,
-        body.to_vec(),
-        topic.map(str::to_owned),
-        event.map(str::to_owned),
-    )
-    .map_err(|Refused(status, reason)| (u16::from(status), reason))
+    routes::publish_fields(json, body, topic.map(Into::into), event.map(Into::into))
+        .map_err(|Refused(status, reason)| (status.0, reason))
 }
 
 /// A client connection in memory: reads come from `input` then end; writes are kept.

@@ -2,21 +2,15 @@
 //! `publish`. Every stream is parsed by the core's [`Decoder`], never by hand.
 
 use std::io::{self, Read as _, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-use async_io::{Async, Timer};
-use futures_lite::future::FutureExt as _;
+use async_io::Timer;
 use futures_lite::io::AsyncReadExt as _;
-use http_types::{Method, Request, StatusCode, Url};
 use ssecast::{Decoder, MessageEvent};
 
 use crate::config::{ListenArgs, PublishArgs, Secret};
-use crate::conn::Conn;
-use crate::tls::{self, TlsConnector};
+use crate::http::client::{self, Target};
 
-/// How long connecting and receiving the response head may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The reconnection time before a stream sets one (the spec leaves it to the client).
 const DEFAULT_RETRY_MS: u64 = 3_000;
 /// The longest wait between reconnection attempts after repeated failures.
@@ -80,58 +74,6 @@ pub fn decode_stdin() -> io::Result<()> {
     out.flush()
 }
 
-/// `url` parsed, and for `https://` the TLS client that trusts `ca` (see [`tls::connector`]).
-fn parse_http_url(
-    url: &str,
-    ca: Option<&std::path::Path>,
-) -> io::Result<(Url, Option<TlsConnector>)> {
-    let url = Url::parse(url).map_err(|e| other(format!("{url:?}: {e}")))?;
-    match url.scheme() {
-        "http" => Ok((url, None)),
-        "https" => Ok((url, Some(tls::connector(ca)?))),
-        _ => Err(other(format!("{url}: expected an http:// or https:// URL"))),
-    }
-}
-
-/// Connects to `url`'s host (over TLS with `tls`) and sends `req`, within
-/// [`CONNECT_TIMEOUT`].
-async fn send(
-    url: &Url,
-    tls: Option<&TlsConnector>,
-    req: Request,
-) -> io::Result<http_types::Response> {
-    let addrs = url.socket_addrs(|| None)?;
-    let exchange = async {
-        let mut last = other(format!("{url}: no address"));
-        for addr in addrs {
-            match Async::<TcpStream>::connect(addr).await {
-                Ok(stream) => {
-                    let _ = stream.get_ref().set_nodelay(true);
-                    let answer = match tls {
-                        None => async_h1::connect(stream, req).await,
-                        Some(tls) => {
-                            let name = tls::server_name(url.host_str().unwrap_or_default())?;
-                            let stream = tls.connect(name, stream).await?;
-                            // async-h1 wants a `Clone` connection.
-                            async_h1::connect(Conn::new(stream), req).await
-                        }
-                    };
-                    return answer.map_err(|e| other(e.to_string()));
-                }
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
-    };
-    let timeout = async {
-        Timer::after(CONNECT_TIMEOUT).await;
-        Err(other(format!(
-            "{url}: no response within {CONNECT_TIMEOUT:?}"
-        )))
-    };
-    exchange.or(timeout).await
-}
-
 /// What one connection of `listen` came to.
 enum Attempt {
     /// The stream was open and then ended; `events` were received.
@@ -139,14 +81,14 @@ enum Attempt {
     /// 204: the server asks the client to stop reconnecting.
     Stop,
     /// A status worth retrying (5xx), with the server's Retry-After in seconds.
-    Unavailable(StatusCode, Option<u64>),
+    Unavailable(u16, Option<u64>),
 }
 
 /// `ssecast listen URL`: subscribes, prints events, and reconnects when the stream ends or
 /// fails, sending the last event ID and waiting the stream's `retry:` time (longer, up to
 /// 30 s, after consecutive failures).
 pub fn listen(args: &ListenArgs) -> io::Result<()> {
-    let (url, tls) = parse_http_url(&args.url, args.ca.as_deref())?;
+    let target = Target::parse(&args.url, args.ca.as_deref())?;
     let token = args.token.as_ref().map(Secret::expose);
     smol::block_on(async {
         let mut decoder = Decoder::new();
@@ -154,7 +96,7 @@ pub fn listen(args: &ListenArgs) -> io::Result<()> {
         // Ends at a 204, a refusal, or --max-retries; otherwise runs until interrupted, one
         // attempt per reconnection delay.
         loop {
-            let attempt = listen_once(&url, tls.as_ref(), token, &mut decoder, args.json).await;
+            let attempt = listen_once(&target, token, &mut decoder, args.json).await;
             decoder.reconnect();
             let mut wait_ms = decoder.retry().map_or(DEFAULT_RETRY_MS, |r| r.0);
             match attempt {
@@ -196,51 +138,48 @@ pub fn listen(args: &ListenArgs) -> io::Result<()> {
 }
 
 async fn listen_once(
-    url: &Url,
-    tls: Option<&TlsConnector>,
+    target: &Target,
     token: Option<&str>,
     decoder: &mut Decoder,
     json: bool,
 ) -> io::Result<Attempt> {
-    let mut req = Request::new(Method::Get, url.clone());
-    req.insert_header("Accept", "text/event-stream");
-    req.insert_header("Cache-Control", "no-cache");
+    let mut url = target.url.clone();
+    let mut headers = vec![
+        ("Accept", "text/event-stream".to_owned()),
+        ("Cache-Control", "no-cache".to_owned()),
+    ];
     if let Some(token) = token {
-        req.insert_header("Authorization", bearer(token)?);
+        headers.push(("Authorization", bearer(token)?));
     }
     let last = decoder.last_event_id();
     if !last.is_empty() {
         // The decoder refuses ids with CR, LF or NUL, so the value is a valid header unless
         // it is not ASCII; such an id is sent as the query parameter instead.
         if last.is_ascii() {
-            req.insert_header("Last-Event-ID", last);
+            headers.push(("Last-Event-ID", last.to_owned()));
         } else {
-            req.url_mut()
-                .query_pairs_mut()
-                .append_pair("last_event_id", last);
+            url.query_pairs_mut().append_pair("last_event_id", last);
         }
     }
-    let mut res = send(url, tls, req).await?;
+    let mut res = client::send(target, &url, "GET", &headers, None).await?;
     match res.status() {
-        StatusCode::Ok => {}
-        StatusCode::NoContent => return Ok(Attempt::Stop),
-        status if status.is_server_error() => {
+        200 => {}
+        204 => return Ok(Attempt::Stop),
+        status @ 500..=599 => {
             let retry_after = res
                 .header("Retry-After")
-                .and_then(|v| v.last().as_str().trim().parse().ok());
+                .and_then(|v| v.trim().parse().ok());
             return Ok(Attempt::Unavailable(status, retry_after));
         }
         status => {
-            let reason = res.body_string().await.unwrap_or_default();
+            let reason = res.text().await.unwrap_or_default();
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{url}: {status} {}", reason.trim()),
             ));
         }
     }
-    let content_type = res
-        .header("Content-Type")
-        .map(|v| v.last().as_str().to_owned());
+    let content_type = res.header("Content-Type");
     if !content_type
         .as_deref()
         .is_some_and(|ct| ct.starts_with("text/event-stream"))
@@ -251,7 +190,7 @@ async fn listen_once(
         ));
     }
     log::info!("connected to {url}");
-    let mut body = res.take_body();
+    let mut body = res.body();
     let mut buf = vec![0u8; 64 * 1024];
     let mut events = 0;
     let mut out = io::stdout();
@@ -294,7 +233,8 @@ fn bearer(token: &str) -> io::Result<String> {
 
 /// `ssecast publish URL DATA`: posts one event and prints the id the server gave it.
 pub fn publish(args: &PublishArgs) -> io::Result<()> {
-    let (mut url, tls) = parse_http_url(&args.url, args.ca.as_deref())?;
+    let target = Target::parse(&args.url, args.ca.as_deref())?;
+    let mut url = target.url.clone();
     if url.path() == "/" || url.path().is_empty() {
         url.set_path("/publish");
     }
@@ -306,22 +246,21 @@ pub fn publish(args: &PublishArgs) -> io::Result<()> {
     if let Some(topic) = &args.topic {
         fields.insert("topic".into(), topic.clone().into());
     }
-    let mut req = Request::new(Method::Post, url.clone());
-    req.set_body(serde_json::Value::Object(fields).to_string());
-    req.insert_header("Content-Type", "application/json");
+    let mut headers = vec![("Content-Type", "application/json".to_owned())];
     if let Some(token) = &args.token {
-        req.insert_header("Authorization", bearer(token.expose())?);
+        headers.push(("Authorization", bearer(token.expose())?));
     }
+    let body = serde_json::Value::Object(fields).to_string().into_bytes();
     smol::block_on(async {
-        let mut res = send(&url, tls.as_ref(), req).await?;
-        let body = res.body_string().await.map_err(|e| other(e.to_string()))?;
-        if res.status() != StatusCode::Ok {
-            return Err(other(format!("{}: {}", res.status(), body.trim())));
+        let mut res = client::send(&target, &url, "POST", &headers, Some(body)).await?;
+        let text = res.text().await?;
+        if res.status() != 200 {
+            return Err(other(format!("{}: {}", res.status(), text.trim())));
         }
-        let id = serde_json::from_str::<serde_json::Value>(&body)
+        let id = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned))
-            .ok_or_else(|| other(format!("unexpected answer: {}", body.trim())))?;
+            .ok_or_else(|| other(format!("unexpected answer: {}", text.trim())))?;
         let mut out = io::stdout().lock();
         writeln!(out, "{id}")?;
         out.flush()

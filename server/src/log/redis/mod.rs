@@ -27,9 +27,14 @@ use async_io::Timer;
 use futures_lite::future;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Value};
-use ssecast::{Event, EventId, EventType, Millis, Topic};
+use ssecast::{Event, EventId, Topic};
 
-use crate::app::App;
+use super::HubAccess;
+use entries::{
+    as_string, list, pairs, parse_entry, stream_id, stream_key, CLOCK_KEY, KEY_PREFIX, XADD_SCRIPT,
+};
+
+mod entries;
 
 /// How long the reader's `XREAD` blocks before it looks at the followed topics again.
 const BLOCK: Duration = Duration::from_secs(1);
@@ -38,8 +43,6 @@ const READ_COUNT: usize = 1_000;
 /// Streams keep at least this many entries, whatever `--history` says, so that a reader
 /// that falls briefly behind still finds what it has not read.
 const MIN_STREAM_LEN: usize = 1_000;
-/// Stream ids `<ms>-<n>` become hub positions `ms * SEQ_SCALE + n`.
-const SEQ_SCALE: u64 = 1_000_000;
 
 /// Why Redis could not do what was asked.
 #[derive(Debug)]
@@ -212,7 +215,7 @@ impl Cluster {
     /// is a little behind. The topics stay followed at least while the returned guard lives.
     pub(crate) async fn prepare(
         self: &Arc<Self>,
-        app: &App,
+        hub: &dyn HubAccess,
         topics: &[Topic],
         resume: bool,
     ) -> Result<Preparing, ClusterError> {
@@ -240,7 +243,7 @@ impl Cluster {
             topics,
         };
         for topic in &to_seed {
-            self.seed(app, topic).await?;
+            self.seed(hub, topic).await?;
             if let Some(follow) = self.follows().get_mut(topic) {
                 follow.seeded = true;
             }
@@ -251,7 +254,7 @@ impl Cluster {
         if resume {
             for topic in &to_catch_up {
                 // Best effort: the reader delivers the same entries soon anyway.
-                if let Err(e) = self.catch_up(app, topic).await {
+                if let Err(e) = self.catch_up(hub, topic).await {
                     log::debug!("catching up {topic} for a resume: {e}");
                 }
             }
@@ -260,7 +263,7 @@ impl Cluster {
     }
 
     /// Fills the hub's history of `topic` with the stream's newest entries.
-    async fn seed(&self, app: &App, topic: &Topic) -> Result<(), ClusterError> {
+    async fn seed(&self, hub: &dyn HubAccess, topic: &Topic) -> Result<(), ClusterError> {
         let mut cmd = redis::cmd("XREVRANGE");
         cmd.arg(stream_key(topic))
             .arg("+")
@@ -272,22 +275,22 @@ impl Cluster {
         entries.reverse();
         let full = entries.len() >= self.seed_count;
         let oldest = entries.first().map(|(seq, _)| *seq);
-        let previous = app.lock().hub.topic_last_seq(topic).unwrap_or(0);
-        self.deliver(app, topic, entries);
+        let previous = last_seq(hub, topic);
+        self.deliver(hub, topic, entries);
         if let Some(oldest) = oldest {
             if full && oldest > previous {
                 // The fetch does not reach back to what the hub already had: the stream
                 // may hold (or have let go of) entries before it, which the hub lacks, so a
                 // resume from before them is a miss.
-                app.lock().hub.mark_evicted(topic, oldest - 1);
+                hub.with_hub(&mut |h, _| h.mark_evicted(topic, oldest - 1));
             }
         }
         Ok(())
     }
 
     /// Delivers what the stream holds after the hub's newest event of `topic`.
-    async fn catch_up(&self, app: &App, topic: &Topic) -> Result<(), ClusterError> {
-        let after = app.lock().hub.topic_last_seq(topic).unwrap_or(0);
+    async fn catch_up(&self, hub: &dyn HubAccess, topic: &Topic) -> Result<(), ClusterError> {
+        let after = last_seq(hub, topic);
         let mut cmd = redis::cmd("XRANGE");
         cmd.arg(stream_key(topic))
             .arg(format!("({}", stream_id(after)))
@@ -296,16 +299,16 @@ impl Cluster {
             .arg(READ_COUNT);
         let reply = self.query(&cmd).await?;
         let entries = self.entries(reply);
-        self.deliver(app, topic, entries);
+        self.deliver(hub, topic, entries);
         Ok(())
     }
 
     /// Hands entries of `topic`, oldest first, to the hub; those it has already are refused
     /// there.
-    fn deliver(&self, app: &App, topic: &Topic, entries: Vec<(u64, Event)>) {
+    fn deliver(&self, hub: &dyn HubAccess, topic: &Topic, entries: Vec<(u64, Event)>) {
         if !entries.is_empty() {
             let events = entries.into_iter().map(|(seq, e)| (seq, topic.clone(), e));
-            app.publish_at(events.collect());
+            publish_at(hub, events.collect());
         }
     }
 
@@ -340,10 +343,10 @@ impl Cluster {
     }
 
     /// The reader task: reconnects with backoff for as long as the server runs.
-    pub(crate) async fn run_reader(self: Arc<Self>, app: Arc<App>) {
+    pub(crate) async fn run_reader(&self, hub: &dyn HubAccess) {
         let mut backoff = Duration::from_millis(100);
-        while !app.is_shutting_down() {
-            match self.read(&app).await {
+        while !hub.is_shutting_down() {
+            match self.read(hub).await {
                 Ok(()) => return,
                 Err(e) => {
                     if self.up.swap(false, Ordering::Relaxed) {
@@ -364,7 +367,7 @@ impl Cluster {
     }
 
     /// Reads the followed streams until an error, or until the server shuts down (`Ok`).
-    async fn read(&self, app: &App) -> Result<(), ClusterError> {
+    async fn read(&self, hub: &dyn HubAccess) -> Result<(), ClusterError> {
         let mut conn = self
             .client
             .get_multiplexed_async_connection_with_config(&self.config)
@@ -378,11 +381,11 @@ impl Cluster {
         if !self.up.swap(true, Ordering::Relaxed) {
             log::info!("redis link up");
         }
-        while !app.is_shutting_down() {
+        while !hub.is_shutting_down() {
             // Drained before the topics are read, so a change after this point leaves a
             // wake-up behind.
             let _ = self.wake_rx.try_recv();
-            let cursors = self.cursors(app);
+            let cursors = self.cursors(hub);
             if cursors.is_empty() {
                 let wake = async {
                     let _ = self.wake_rx.recv().await;
@@ -412,26 +415,29 @@ impl Cluster {
                 cmd.arg(stream_id(*after));
             }
             let reply: Value = cmd.query_async(&mut conn).await?;
-            self.deliver_read(app, reply);
+            self.deliver_read(hub, reply);
         }
         Ok(())
     }
 
     /// The seeded topics to read, with the position each is at; drops topics that have no
     /// subscriber and none on the way.
-    fn cursors(&self, app: &App) -> Vec<(Topic, u64)> {
+    fn cursors(&self, hub: &dyn HubAccess) -> Vec<(Topic, u64)> {
         let mut follows = self.follows();
-        let state = app.lock();
-        follows.retain(|topic, f| f.pending > 0 || state.hub.topic_subscribers(topic) > 0);
-        follows
-            .iter()
-            .filter(|(_, f)| f.seeded)
-            .map(|(topic, _)| (topic.clone(), state.hub.topic_last_seq(topic).unwrap_or(0)))
-            .collect()
+        let mut cursors = Vec::new();
+        hub.with_hub(&mut |h, _| {
+            follows.retain(|topic, f| f.pending > 0 || h.topic_subscribers(topic) > 0);
+            cursors = follows
+                .iter()
+                .filter(|(_, f)| f.seeded)
+                .map(|(topic, _)| (topic.clone(), h.topic_last_seq(topic).unwrap_or(0)))
+                .collect();
+        });
+        cursors
     }
 
     /// Delivers an `XREAD` reply in id order across its streams.
-    fn deliver_read(&self, app: &App, reply: Value) {
+    fn deliver_read(&self, hub: &dyn HubAccess, reply: Value) {
         let mut all: Vec<(u64, Topic, Event)> = Vec::new();
         for (key, entries) in pairs(reply) {
             let Some(topic) = as_string(key)
@@ -450,60 +456,9 @@ impl Cluster {
         }
         all.sort_by_key(|(seq, _, _)| *seq);
         if !all.is_empty() {
-            app.publish_at(all);
+            publish_at(hub, all);
         }
     }
-}
-
-/// Writes one metric: name, type, help, and its samples (labels, value).
-pub(crate) type MetricSink<'a> = dyn FnMut(&str, &str, &str, &[(&str, u64)]) + 'a;
-
-/// Appends the cluster's samples to `/metrics`.
-pub(crate) fn metrics(cluster: &Cluster, metric: &mut MetricSink<'_>) {
-    let c = &cluster.counters;
-    let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
-    metric(
-        "redis_up",
-        "gauge",
-        "1 while the node's reader is connected to Redis.",
-        &[("", u64::from(cluster.is_up()))],
-    );
-    metric(
-        "redis_followed_topics",
-        "gauge",
-        "Topics this node reads from Redis.",
-        &[("", cluster.followed() as u64)],
-    );
-    metric(
-        "redis_appended_total",
-        "counter",
-        "Events appended to Redis streams by this node.",
-        &[("", load(&c.appended))],
-    );
-    metric(
-        "redis_publish_failures_total",
-        "counter",
-        "Publishes answered 503 because Redis did not take them.",
-        &[("", load(&c.publish_failed))],
-    );
-    metric(
-        "redis_read_total",
-        "counter",
-        "Stream entries read from Redis.",
-        &[("", load(&c.read))],
-    );
-    metric(
-        "redis_bad_entries_total",
-        "counter",
-        "Stream entries skipped as malformed.",
-        &[("", load(&c.bad_entries))],
-    );
-    metric(
-        "redis_connects_total",
-        "counter",
-        "Reader connections made to Redis.",
-        &[("", load(&c.connects))],
-    );
 }
 
 /// Keeps topics followed while a subscription to them is set up; drop it once the hub has
@@ -530,178 +485,20 @@ impl Drop for Preparing {
     }
 }
 
-const KEY_PREFIX: &str = "ssecast:";
-/// The newest id given to any event, outside the streams' key space.
-const CLOCK_KEY: &str = "ssecast-last-id";
-
-/// `XADD` with the next id of one sequence shared by every topic: Redis's clock in
-/// milliseconds and a counter within the millisecond, never below the last id given. Each
-/// stream's own `*` ids restart their counter per stream, so two topics could give the same
-/// id to different events and order them apart from publish order; these cannot. Atomic, as
-/// every script is; built on the clock, so ids go on growing after Redis restarts empty.
-const XADD_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = 0
-local last = redis.call('GET', KEYS[2])
-if last then
-  local lms, ln = string.match(last, '^(%d+)-(%d+)$')
-  lms = tonumber(lms)
-  ln = tonumber(ln)
-  if ms <= lms then
-    ms = lms
-    n = ln + 1
-    if n >= 1000000 then
-      ms = lms + 1
-      n = 0
-    end
-  end
-end
-local id = string.format('%d-%d', ms, n)
-redis.call('SET', KEYS[2], id)
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, unpack(ARGV, 2))
-";
-
-fn stream_key(topic: &Topic) -> String {
-    format!("{KEY_PREFIX}{}", topic.as_str())
+/// The hub's newest position in `topic` (0: none).
+fn last_seq(hub: &dyn HubAccess, topic: &Topic) -> u64 {
+    let mut last = 0;
+    hub.with_hub(&mut |h, _| last = h.topic_last_seq(topic).unwrap_or(0));
+    last
 }
 
-/// The stream id of hub position `seq` (`0-0` for 0: before everything).
-fn stream_id(seq: u64) -> String {
-    format!("{}-{}", seq / SEQ_SCALE, seq % SEQ_SCALE)
-}
-
-/// The hub position of stream id `<ms>-<n>`: ordered as the ids are, for any `n` below
-/// a million per millisecond.
-fn seq_of(id: &str) -> Option<u64> {
-    let (ms, n) = id.split_once('-')?;
-    let ms: u64 = ms.parse().ok()?;
-    let n: u64 = n.parse().ok()?;
-    if n >= SEQ_SCALE {
-        return None;
-    }
-    ms.checked_mul(SEQ_SCALE)?.checked_add(n)
-}
-
-fn as_string(value: Value) -> Option<String> {
-    match value {
-        Value::BulkString(b) => String::from_utf8(b).ok(),
-        Value::SimpleString(s) => Some(s),
-        _ => None,
-    }
-}
-
-/// The items of an array reply (nothing for nil or anything else).
-fn list(value: Value) -> Vec<Value> {
-    match value {
-        Value::Array(items) | Value::Set(items) => items,
-        _ => Vec::new(),
-    }
-}
-
-/// The (key, value) pairs of a map reply, or of an array of two-element arrays (RESP2).
-fn pairs(value: Value) -> Vec<(Value, Value)> {
-    match value {
-        Value::Map(pairs) => pairs,
-        other => list(other)
-            .into_iter()
-            .filter_map(|pair| {
-                let mut it = list(pair).into_iter();
-                Some((it.next()?, it.next()?))
-            })
-            .collect(),
-    }
-}
-
-/// One stream entry, `[id, [field, value, ...]]`, as a position and an event.
-fn parse_entry(entry: Value) -> Result<(u64, Event), String> {
-    let mut parts = list(entry).into_iter();
-    let id = parts.next().and_then(as_string).ok_or("no id")?;
-    let seq = seq_of(&id).ok_or_else(|| format!("{id:?} is not a stream id"))?;
-    let event_id = EventId::new(id.clone()).map_err(|e| format!("{id}: id {e}"))?;
-    let mut fields = list(parts.next().unwrap_or(Value::Nil)).into_iter();
-    let (mut data, mut event_type, mut retry) = (None, None, None);
-    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
-        let (Some(name), Some(value)) = (as_string(name), as_string(value)) else {
-            return Err(format!("{id}: a field is not UTF-8"));
-        };
-        match name.as_str() {
-            "data" => data = Some(value),
-            "event" => {
-                event_type = Some(EventType::new(value).map_err(|e| format!("{id}: event {e}"))?)
-            }
-            "retry" => {
-                retry = Some(
-                    value
-                        .parse::<u64>()
-                        .map_err(|e| format!("{id}: retry {e}"))?,
-                )
-            }
-            _ => {}
+/// Publishes events ordered by Redis, oldest first; those the hub already has are skipped
+/// (seeding and reading overlap, so an entry can come twice).
+fn publish_at(hub: &dyn HubAccess, events: Vec<(u64, Topic, Event)>) {
+    let mut events = Some(events);
+    hub.with_hub(&mut |h, now| {
+        for (seq, topic, event) in events.take().unwrap_or_default() {
+            let _ = h.publish_at(&topic, event, seq, now);
         }
-    }
-    let mut event =
-        Event::new(data.ok_or_else(|| format!("{id}: no data field"))?).with_id(event_id);
-    if let Some(t) = event_type {
-        event = event.with_type(t);
-    }
-    if let Some(ms) = retry {
-        event = event.with_retry(Millis(ms));
-    }
-    Ok((seq, event))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stream_ids_and_positions_map_both_ways_in_order() {
-        for (id, seq) in [
-            ("0-0", Some(0)),
-            ("1-0", Some(1_000_000)),
-            ("1700000000123-7", Some(1_700_000_000_123_000_007)),
-        ] {
-            assert_eq!(seq_of(id), seq, "{id}");
-            assert_eq!(stream_id(seq.unwrap()), id);
-        }
-        for bad in [
-            "",
-            "1",
-            "1-",
-            "-1",
-            "a-1",
-            "1-1000000",
-            "18446744073709551615-0",
-        ] {
-            assert_eq!(seq_of(bad), None, "{bad:?}");
-        }
-        assert!(seq_of("5-999999") < seq_of("6-0"));
-    }
-
-    #[test]
-    fn entries_become_events_or_are_refused() {
-        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
-        let entry = |id: &str, fields: &[&str]| {
-            Value::Array(vec![
-                bulk(id),
-                Value::Array(fields.iter().map(|f| bulk(f)).collect()),
-            ])
-        };
-        let (seq, event) = parse_entry(entry(
-            "2-1",
-            &["data", "hi\nthere", "event", "note", "retry", "50"],
-        ))
-        .unwrap();
-        assert_eq!(seq, 2_000_001);
-        assert_eq!(event.id().map(EventId::as_str), Some("2-1"));
-        assert_eq!(event.data(), "hi\nthere");
-        assert_eq!(event.event_type().map(EventType::as_str), Some("note"));
-        assert_eq!(event.retry(), Some(Millis(50)));
-        assert!(parse_entry(entry("2-1", &["event", "x"])).is_err());
-        assert!(parse_entry(entry("2-1", &["data", "x", "event", "a\nb"])).is_err());
-        assert!(parse_entry(entry("2-1", &["data", "x", "retry", "soon"])).is_err());
-        assert!(parse_entry(entry("nope", &["data", "x"])).is_err());
-        assert!(parse_entry(Value::Nil).is_err());
-    }
+    });
 }

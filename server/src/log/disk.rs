@@ -22,15 +22,34 @@ use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use ssecast::{Event, EventId, EventType, Hub, Millis, Topic};
-
-use crate::config::ServeArgs;
+use ssecast::{Event, EventId, EventType, Hub, HubConfig, Millis, Topic};
 
 const LOG: &str = "history.log";
 const KIND_EVENT: u8 = 1;
 const KIND_EVICTED: u8 = 2;
 /// Records longer than this are corrupt (bodies are bounded far below it).
 const MAX_RECORD: usize = 1 << 30;
+
+/// Why an event is not on disk.
+#[derive(Debug, Clone)]
+pub(crate) enum StoreError {
+    /// A write or sync failed: the store refuses every publish from then on, rather than
+    /// acknowledge events it cannot keep.
+    Failed(Arc<io::Error>),
+    /// The writer thread stopped.
+    Stopped,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Failed(e) => write!(f, "could not write the history to disk: {e}"),
+            StoreError::Stopped => f.write_str("the history writer stopped"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
 
 /// What a store keeps: the hub's history bounds.
 #[derive(Debug, Clone, Copy)]
@@ -65,9 +84,9 @@ struct Inner {
     appended: u64,
     /// Records on disk (synced).
     synced: u64,
-    waiters: Vec<(u64, async_channel::Sender<Result<(), String>>)>,
+    waiters: Vec<(u64, async_channel::Sender<Result<(), StoreError>>)>,
     /// Set when a write or sync failed: later publishes are refused, not silently undurable.
-    failed: Option<String>,
+    failed: Option<StoreError>,
     topics: HashMap<Topic, Kept>,
     kept_bytes: u64,
     file_len: u64,
@@ -154,6 +173,11 @@ impl Store {
         Ok((store, restored))
     }
 
+    /// The directory of the log.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic elsewhere must not stop the log; its state stays consistent per record.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -177,7 +201,7 @@ impl Store {
     }
 
     /// Waits until the record of `ticket` is on disk.
-    pub(crate) async fn durable(&self, ticket: u64) -> Result<(), String> {
+    pub(crate) async fn durable(&self, ticket: u64) -> Result<(), StoreError> {
         let rx = {
             let mut inner = self.lock();
             if let Some(e) = &inner.failed {
@@ -190,9 +214,7 @@ impl Store {
             inner.waiters.push((ticket, tx));
             rx
         };
-        rx.recv()
-            .await
-            .unwrap_or_else(|_| Err("the history writer stopped".into()))
+        rx.recv().await.unwrap_or(Err(StoreError::Stopped))
     }
 
     /// The writer thread: writes and syncs what was appended, compacts when the log has
@@ -242,11 +264,11 @@ impl Store {
                     inner.waiters = waiters;
                 }
                 Err(e) => {
-                    let reason = format!("could not write the history to disk: {e}");
-                    log::error!("{reason}");
-                    inner.failed = Some(reason.clone());
+                    let failed = StoreError::Failed(Arc::new(e));
+                    log::error!("{failed}");
+                    inner.failed = Some(failed.clone());
                     for (_, tx) in inner.waiters.drain(..) {
-                        let _ = tx.try_send(Err(reason.clone()));
+                        let _ = tx.try_send(Err(failed.clone()));
                     }
                     return;
                 }
@@ -273,8 +295,7 @@ impl Store {
 /// its history under its old id, and ids that continue after the newest (or from the start
 /// time in microseconds if that is later, so an id handed out but never made durable before
 /// a crash is never given again).
-pub(crate) fn restore(dir: &Path, args: &ServeArgs) -> io::Result<(Hub, Arc<Store>)> {
-    let mut config = args.hub_config();
+pub(crate) fn restore(dir: &Path, mut config: HubConfig) -> io::Result<(Hub, Arc<Store>)> {
     let bounds = Bounds {
         events: config.history_events,
         bytes: config.history_bytes,

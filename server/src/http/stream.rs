@@ -1,143 +1,97 @@
-//! The body of a `GET /events` response, written straight to the connection: every frame a
-//! subscriber has queued goes out in one vectored write (one HTTP chunk), with no copy and no
-//! buffer held while the stream is idle; and the watch that notices when its client leaves.
+//! An event stream on the wire, written straight to the connection: every frame a subscriber
+//! has queued goes out in one vectored write (one HTTP/1.1 chunk), with no copy and no buffer
+//! held while the stream is idle; and the watch that notices when its client leaves.
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::net::TcpStream;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_io::{Async, Timer};
 use futures_lite::future::Future as _;
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
-use ssecast::{Comment, Frame, SubscriberId};
+use ssecast::Frame;
 
-use crate::app::{App, EndCause};
+use crate::app::{EndCause, Feed, Polled};
 
 /// Most frames in one write: bounds the slices built for it on the stack.
 const MAX_FRAMES: usize = 64;
 
-/// One subscriber's stream of frames. Dropping it unsubscribes.
-#[derive(Debug)]
-pub(crate) struct EventStream {
-    app: Arc<App>,
-    id: SubscriberId,
-    /// A comment sent first, so the client sees bytes (and the headers) at once, before the
-    /// hub's `retry:` hint and the replay.
-    hello: Option<Frame>,
-}
-
-/// What a stream does next.
-enum Next {
-    /// Write the frames taken.
-    Write,
-    /// End the body: the stream was ended (shutdown, overflow, write timeout).
-    End,
-    /// Stop: the client left.
-    Gone,
-}
-
-impl EventStream {
-    /// A body for subscriber `id`.
-    pub(crate) fn new(app: Arc<App>, id: SubscriberId) -> Self {
-        // A constant without CR or LF: cannot be refused.
-        let hello = Comment::new("ssecast").map(|c| Frame::comment(&c)).ok();
-        EventStream { app, id, hello }
-    }
-
-    /// Moves queued frames (at most [`MAX_FRAMES`]) into `frames`; `Pending` until the hub
-    /// queues one, the stream ends or the client leaves (read from `conn` while waiting,
-    /// once `input` says there may be something to read).
-    fn poll_frames<C>(
-        &mut self,
-        cx: &mut Context<'_>,
-        conn: &mut C,
-        input: &mut Input<'_>,
-        frames: &mut Vec<Frame>,
-    ) -> Poll<Next>
-    where
-        C: AsyncRead + Unpin,
-    {
-        frames.extend(self.hello.take());
-        let mut state = self.app.lock();
-        if state.ended(self.id) {
-            // Frames still queued are dropped: the client resumes from its Last-Event-ID.
-            return Poll::Ready(Next::End);
-        }
-        while frames.len() < MAX_FRAMES {
-            match state.hub.pop_frame(self.id) {
-                Some(frame) => frames.push(frame),
-                None => break,
-            }
-        }
-        if frames.is_empty() {
-            state.set_waker(self.id, cx.waker());
-            drop(state);
-            if input.may_be_there(cx) && client_gone(cx, conn) {
-                self.app.end_stream(self.id, EndCause::ClientGone);
-                return Poll::Ready(Next::Gone);
-            }
-            return Poll::Pending;
-        }
-        Poll::Ready(Next::Write)
-    }
-
-    /// Writes `head` (the response head), then every frame as it is queued, to `out` until
-    /// the stream ends (by the hub, the client or the shutdown), then the end of the body.
-    /// `chunked` (HTTP/1.1) frames each write as one chunk; otherwise the body ends when the
-    /// connection does (HTTP/1.0). `socket` is the TCP socket under `out`, if any.
-    pub(crate) async fn serve<W>(
-        mut self,
-        out: &mut W,
-        socket: Option<&Async<TcpStream>>,
-        head: String,
-        chunked: bool,
-    ) -> io::Result<()>
-    where
-        W: AsyncRead + AsyncWrite + Unpin,
-    {
-        let mut input = Input {
-            socket,
-            read_once: false,
-        };
-        let mut frames = Vec::new();
-        let mut head = head.into_bytes();
-        let timeout = Some(self.app.args.write_timeout).filter(|t| !t.is_zero());
-        loop {
-            match poll_fn(|cx| self.poll_frames(cx, out, &mut input, &mut frames)).await {
-                Next::Write => {}
-                Next::End => break,
-                Next::Gone => return Ok(()),
-            }
-            let body: usize = frames.iter().map(Frame::len).sum();
-            let written = write_chunk(out, &head, &frames, chunked, timeout).await;
-            if let Err(e) = written {
-                if e.kind() == io::ErrorKind::TimedOut {
-                    log::debug!("{:?}: no write progress for {timeout:?}; closing", self.id);
-                    self.app.end_stream(self.id, EndCause::Stalled);
+/// Writes `head` (earlier answers and the stream's response head), then every frame of
+/// `feed` as it is queued, to `out` until the stream ends (by the hub, the client or the
+/// shutdown), then the end of the body. `chunked` (HTTP/1.1) frames each write as one chunk;
+/// otherwise the body ends when the connection does (HTTP/1.0). `socket` is the TCP socket
+/// under `out`, if any. A write that makes no progress for `timeout` ends the stream.
+pub(crate) async fn serve<W>(
+    out: &mut W,
+    socket: Option<&Async<TcpStream>>,
+    mut feed: Feed,
+    head: Vec<u8>,
+    chunked: bool,
+    timeout: Option<Duration>,
+) -> io::Result<()>
+where
+    W: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut input = Input {
+        socket,
+        read_once: false,
+    };
+    let mut frames = Vec::new();
+    let mut head = head;
+    loop {
+        let next = poll_fn(|cx| match feed.poll_frames(cx, &mut frames, MAX_FRAMES) {
+            Poll::Ready(polled) => Poll::Ready(polled),
+            Poll::Pending => {
+                if input.may_be_there(cx) && client_gone(cx, out) {
+                    feed.end(EndCause::ClientGone);
+                    return Poll::Ready(Polled::Gone);
                 }
-                return Err(e);
+                Poll::Pending
             }
-            // Freed: it would otherwise live as long as the stream.
-            head = Vec::new();
-            self.app
-                .counters
-                .bytes_written
-                .fetch_add(body as u64, Ordering::Relaxed);
-            frames.clear();
-            // An idle stream keeps a small vector, not the largest burst's.
-            frames.shrink_to(4);
+        })
+        .await;
+        match next {
+            Polled::Frames => {}
+            Polled::Ended => break,
+            Polled::Gone => return Ok(()),
         }
-        out.write_all(&head).await?;
-        if chunked {
-            out.write_all(b"0\r\n\r\n").await?;
+        let body: usize = frames.iter().map(Frame::len).sum();
+        let written = write_chunk(out, &head, &frames, chunked, timeout).await;
+        if let Err(e) = written {
+            if e.kind() == io::ErrorKind::TimedOut {
+                log::debug!("{feed:?}: no write progress for {timeout:?}; closing");
+                feed.end(EndCause::Stalled);
+            }
+            return Err(e);
         }
-        out.flush().await
+        // Freed: it would otherwise live as long as the stream.
+        head = Vec::new();
+        feed.wrote(body);
+        frames.clear();
+        // An idle stream keeps a small vector, not the largest burst's.
+        frames.shrink_to(4);
     }
+    write_all(out, &head, timeout).await?;
+    if chunked {
+        write_all(out, b"0\r\n\r\n", timeout).await?;
+    }
+    out.flush().await
+}
+
+/// Writes `bytes`, resuming after partial writes; fails with `TimedOut` once no byte could
+/// be written for `timeout`.
+pub(crate) async fn write_all<W>(
+    out: &mut W,
+    bytes: &[u8],
+    timeout: Option<Duration>,
+) -> io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+{
+    write_chunk(out, bytes, &[], false, timeout).await
 }
 
 /// Whether the client may have sent something. Reading the connection costs a system call
@@ -264,12 +218,6 @@ fn chunk_size_line(mut len: usize, buf: &mut [u8; 20]) -> &[u8] {
     buf[n] = b'\r';
     buf[n + 1] = b'\n';
     &buf[..n + 2]
-}
-
-impl Drop for EventStream {
-    fn drop(&mut self) {
-        self.app.stream_dropped(self.id);
-    }
 }
 
 #[cfg(test)]

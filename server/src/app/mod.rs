@@ -1,0 +1,376 @@
+//! The hub shell: the core [`Hub`] behind one lock with each subscriber's I/O state, where
+//! its history lives ([`Log`]: memory, `--data-dir` or `--redis`), the server's counters, and
+//! the tasks that pump it (keep-alive timer, batched wakes, ticker, the Redis reader).
+//!
+//! Rule (from the core's contract): after every input to the hub, drain its outputs under
+//! the same lock ([`State::pump`]), and wake streams only after releasing it.
+
+mod feed;
+mod state;
+mod tasks;
+
+use std::fmt;
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_io::Async;
+use ssecast::{Event, EventId, Hub, Millis, SubscribeError, Subscribed, SubscriberId, Topic};
+
+use crate::config::{ServeArgs, Www};
+use crate::log::{ClusterError, HubAccess, Log, StoreError};
+pub(crate) use feed::{EndCause, Feed, Polled};
+use state::{Slot, State};
+
+/// The server's own counters (the hub counts the rest).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) bytes_written: AtomicU64,
+    pub(crate) refused_full: AtomicU64,
+    pub(crate) bad_requests: AtomicU64,
+    /// Connections whose task panicked (each ended alone).
+    pub(crate) panics: AtomicU64,
+    pub(crate) ended: [AtomicU64; 4],
+    /// Event streams whose feed still exists (the shutdown waits for them).
+    open_streams: AtomicUsize,
+}
+
+impl Counters {
+    fn count_end(&self, cause: EndCause) {
+        let i = EndCause::ALL.iter().position(|c| *c == cause).unwrap_or(0);
+        self.ended[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Why a publish was not acknowledged: nothing was (durably) published.
+#[derive(Debug)]
+pub(crate) enum PublishError {
+    /// The `--data-dir` log could not take it.
+    Store(StoreError),
+    /// Redis could not take it.
+    Cluster(ClusterError),
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PublishError::Store(e) => e.fmt(f),
+            PublishError::Cluster(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Why a subscription was refused.
+#[derive(Debug)]
+pub(crate) enum SubscribeRefused {
+    /// `--max-subscribers` are subscribed, or the server is shutting down.
+    Unavailable(String),
+    /// The topics could not be followed (Redis is unreachable).
+    Cluster(ClusterError),
+}
+
+impl fmt::Display for SubscribeRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubscribeRefused::Unavailable(reason) => f.write_str(reason),
+            SubscribeRefused::Cluster(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The shared server state.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) args: ServeArgs,
+    state: Mutex<State>,
+    start: Instant,
+    timer_wake: async_channel::Sender<()>,
+    timer_rx: async_channel::Receiver<()>,
+    ready_wake: async_channel::Sender<()>,
+    ready_rx: async_channel::Receiver<()>,
+    pub(crate) counters: Counters,
+    shutting_down: AtomicBool,
+    /// Where the history lives.
+    pub(crate) log: Log,
+    /// Where static files come from, decided once at start.
+    pub(crate) www: Www,
+}
+
+impl App {
+    pub(crate) fn new(args: ServeArgs) -> std::io::Result<App> {
+        let (hub, log) = Log::open(&args)?;
+        let (timer_wake, timer_rx) = async_channel::bounded(1);
+        let (ready_wake, ready_rx) = async_channel::bounded(1);
+        let www = args.www_source();
+        if let Www::Dir(dir) = &www {
+            if !dir.is_dir() {
+                log::warn!(
+                    "{} is not a directory: static files will be 404",
+                    dir.display()
+                );
+            }
+        }
+        Ok(App {
+            www,
+            args,
+            state: Mutex::new(State::new(hub)),
+            start: Instant::now(),
+            timer_wake,
+            timer_rx,
+            ready_wake,
+            ready_rx,
+            counters: Counters::default(),
+            shutting_down: AtomicBool::new(false),
+            log,
+        })
+    }
+
+    /// One line on how the server runs, for the start-up log.
+    pub(crate) fn describe(&self) -> String {
+        let every = |d: Duration| {
+            if d.is_zero() {
+                "off".to_owned()
+            } else {
+                format!("{d:?}")
+            }
+        };
+        let a = &self.args;
+        format!(
+            "tick {}, keepalive {}, queue {}, overflow {:?}, history in {}, www {}",
+            every(a.tick),
+            every(a.keepalive),
+            a.queue,
+            a.overflow,
+            self.log.describe(),
+            self.www,
+        )
+    }
+
+    /// Milliseconds since the server started: the hub's clock.
+    pub(crate) fn now(&self) -> Millis {
+        Millis(u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn instant(&self, at: Millis) -> Instant {
+        self.start + Duration::from_millis(at.0)
+    }
+
+    /// Locks the state. A panic while it was held (a bug in the hub or here) leaves the hub
+    /// in a state nothing can vouch for: delivering from it could send a subscriber what it
+    /// should not see, so the process stops (status 70) instead of going on; acknowledged
+    /// events are in `--data-dir` or Redis, and clients resume on the restarted server.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(state) => state,
+            Err(_) => {
+                log::error!("a panic happened while the hub was locked: its state cannot be trusted; exiting");
+                std::process::exit(70)
+            }
+        }
+    }
+
+    /// Pumps the outputs and nudges the timer task if the next deadline moved earlier.
+    fn finish(&self, mut state: MutexGuard<'_, State>) {
+        state.pump();
+        let nudge = std::mem::take(&mut state.timer_nudge);
+        let to_wake = std::mem::take(&mut state.to_wake);
+        let ready = !state.ready.is_empty();
+        drop(state);
+        for waker in to_wake {
+            waker.wake();
+        }
+        if ready {
+            // Full means the waker task is already due: nothing lost.
+            let _ = self.ready_wake.try_send(());
+        }
+        if nudge {
+            // Full means a nudge is already pending: nothing lost.
+            let _ = self.timer_wake.try_send(());
+        }
+    }
+
+    /// Publishes `event` and answers once it is acknowledged: in the hub (in memory), on
+    /// disk (`--data-dir`) or in Redis (`--redis`, whose reader then delivers it here).
+    pub(crate) async fn publish(
+        &self,
+        topic: &Topic,
+        event: Event,
+    ) -> Result<EventId, PublishError> {
+        match &self.log {
+            Log::Redis(cluster) => cluster
+                .publish(topic, &event)
+                .await
+                .map_err(PublishError::Cluster),
+            Log::Memory => Ok(self.publish_now(topic, event)),
+            Log::Disk(store) => {
+                let record = event.clone();
+                let (id, ticket) = self.publish_now_logged(topic, event, |seq| {
+                    // Under the hub lock, so the log is in id order.
+                    store.append(topic, seq, &record)
+                });
+                store.durable(ticket).await.map_err(PublishError::Store)?;
+                Ok(id)
+            }
+        }
+    }
+
+    /// Publishes into the hub at once (a tick: logged, not waited for on disk).
+    fn publish_now(&self, topic: &Topic, event: Event) -> EventId {
+        match &self.log {
+            Log::Disk(store) => {
+                let record = event.clone();
+                self.publish_now_logged(topic, event, |seq| store.append(topic, seq, &record))
+                    .0
+            }
+            _ => self.publish_now_logged(topic, event, |_| ()).0,
+        }
+    }
+
+    fn publish_now_logged<T>(
+        &self,
+        topic: &Topic,
+        event: Event,
+        log: impl FnOnce(u64) -> T,
+    ) -> (EventId, T) {
+        let now = self.now();
+        let mut state = self.lock();
+        let id = state.hub.publish(topic, event, now);
+        let logged = log(state.hub.topic_last_seq(topic).unwrap_or(0));
+        self.finish(state);
+        (id, logged)
+    }
+
+    /// Subscribes to `topics` after `last_event_id`; the returned feed is the subscriber's
+    /// stream (dropping it unsubscribes).
+    pub(crate) async fn subscribe(
+        self: &Arc<Self>,
+        topics: &[Topic],
+        last_event_id: Option<&str>,
+        socket: Option<Arc<Async<TcpStream>>>,
+    ) -> Result<(Subscribed, Feed), SubscribeRefused> {
+        if self.is_shutting_down() {
+            return Err(SubscribeRefused::Unavailable("shutting down".into()));
+        }
+        // Cluster mode: the node follows these topics (their history seeded from Redis)
+        // before the hub replays to this subscriber; the guard keeps them followed until the
+        // hub has it.
+        let _preparing = match &self.log {
+            Log::Redis(cluster) => Some(
+                cluster
+                    .prepare(&**self, topics, last_event_id.is_some())
+                    .await
+                    .map_err(SubscribeRefused::Cluster)?,
+            ),
+            _ => None,
+        };
+        let now = self.now();
+        let mut state = self.lock();
+        let subscribed = match state.hub.subscribe(topics, last_event_id, now) {
+            Ok(subscribed) => subscribed,
+            Err(e @ SubscribeError::Full { .. }) => {
+                drop(state);
+                self.counters.refused_full.fetch_add(1, Ordering::Relaxed);
+                return Err(SubscribeRefused::Unavailable(e.to_string()));
+            }
+        };
+        let index = subscribed.id.index();
+        if state.slots.len() <= index {
+            state.slots.resize_with(index + 1, Slot::default);
+        }
+        state.slots[index] = Slot {
+            id: Some(subscribed.id),
+            waker: None,
+            ended: None,
+            socket,
+        };
+        self.counters.open_streams.fetch_add(1, Ordering::Relaxed);
+        self.finish(state);
+        Ok((subscribed, Feed::new(Arc::clone(self), subscribed.id)))
+    }
+
+    /// Ends a stream whose client left or stopped reading.
+    fn end_stream(&self, id: SubscriberId, cause: EndCause) {
+        let mut state = self.lock();
+        if let Some(socket) = state.slot_mut(id).and_then(|slot| slot.socket.as_ref()) {
+            // Makes a write still pending on the connection fail at once.
+            let _ = socket.get_ref().shutdown(Shutdown::Both);
+        }
+        state.end(id, cause);
+        self.finish(state);
+    }
+
+    /// Called when a stream's feed is dropped: forgets the subscriber and counts why it ended.
+    fn stream_dropped(&self, id: SubscriberId) {
+        let mut state = self.lock();
+        let cause = match state.slot_mut(id) {
+            Some(slot) => {
+                let cause = slot.ended.unwrap_or(EndCause::ClientGone);
+                *slot = Slot::default();
+                cause
+            }
+            // Only the hub removes a subscriber before its feed drops (an overflow under
+            // `disconnect`), and only then can a newer subscriber reuse the slot.
+            None => EndCause::Overflow,
+        };
+        state.hub.unsubscribe(id);
+        self.finish(state);
+        self.counters.count_end(cause);
+        self.counters.open_streams.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Event streams still open.
+    pub(crate) fn open_streams(&self) -> usize {
+        self.counters.open_streams.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_bad_request(&self) {
+        self.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `--write-timeout`, `None` when disabled.
+    pub(crate) fn write_timeout(&self) -> Option<Duration> {
+        Some(self.args.write_timeout).filter(|t| !t.is_zero())
+    }
+
+    /// Ends every stream (their bodies end) and refuses new ones.
+    pub(crate) fn shutdown_streams(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+        let mut state = self.lock();
+        let ids: Vec<SubscriberId> = state
+            .slots
+            .iter()
+            .filter(|s| s.ended.is_none())
+            .filter_map(|s| s.id)
+            .collect();
+        for id in ids {
+            state.end(id, EndCause::Shutdown);
+        }
+        self.finish(state);
+        self.timer_wake.close();
+        self.ready_wake.close();
+    }
+
+    /// A snapshot of the hub's counters.
+    pub(crate) fn stats(&self) -> ssecast::Stats {
+        self.lock().hub.stats()
+    }
+}
+
+impl HubAccess for App {
+    fn with_hub(&self, f: &mut dyn FnMut(&mut Hub, Millis)) {
+        let now = self.now();
+        let mut state = self.lock();
+        f(&mut state.hub, now);
+        self.finish(state);
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        App::is_shutting_down(self)
+    }
+}

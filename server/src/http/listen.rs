@@ -1,0 +1,266 @@
+//! The listening socket: the executor and its threads, the accept loop (TLS handshakes
+//! included), signals and the shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_io::{Async, Timer};
+use futures_lite::future::{self, FutureExt as _};
+
+use super::conn::{refuse_raw, serve_connection, HEADER_TIMEOUT};
+use super::message::{ConnInfo, Status};
+use super::tls::{self, TlsAcceptor};
+use super::Refusal;
+use crate::app::App;
+use crate::config::ServeArgs;
+
+/// How long a shutdown waits for streams to end before exiting anyway (a client that stopped
+/// reading never lets its stream end); well inside the promised two seconds.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+/// Tasks run between two looks at the sockets while tasks are waiting.
+const TASKS_PER_POLL: usize = 16;
+
+/// Runs the server until SIGINT or SIGTERM. `on_listening` gets the bound address once the
+/// socket listens (the binary prints it).
+pub(crate) fn run(args: ServeArgs, on_listening: impl FnOnce(SocketAddr)) -> io::Result<()> {
+    args.check()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let listener = Async::<TcpListener>::bind(args.addr)?;
+    let addr = listener.get_ref().local_addr()?;
+    // Before `on_listening`, so a test that sees the address can already signal us.
+    let mut signals =
+        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])?;
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let app = Arc::new(App::new(args)?);
+    let ex = Arc::new(smol::Executor::new());
+    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    let mut workers = Vec::new();
+    for i in 1..threads {
+        let ex = Arc::clone(&ex);
+        let stop_rx = stop_rx.clone();
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("ssecast-{i}"))
+                .spawn(move || {
+                    // Runs tasks until the stop channel closes.
+                    let _ = smol::block_on(ex.run(stop_rx.recv()));
+                })?,
+        );
+    }
+    on_listening(addr);
+    log::info!(
+        "ssecast {} listening on {scheme}://{addr} ({}, {threads} threads)",
+        env!("CARGO_PKG_VERSION"),
+        app.describe(),
+    );
+    smol::block_on(drive(&ex, async {
+        for task in Arc::clone(&app).tasks() {
+            ex.spawn(task).detach();
+        }
+        let stopped = async {
+            use futures_lite::StreamExt as _;
+            match signals.next().await {
+                Some(Ok(signal)) => log::info!("{signal:?} received: shutting down"),
+                _ => log::info!("signal stream ended: shutting down"),
+            }
+        };
+        let accepting = accept_loop(&app, &ex, &listener, tls);
+        future::or(stopped, accepting).await;
+        drop(listener);
+        app.shutdown_streams();
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        // Bounded by the grace period.
+        while app.open_streams() > 0 && Instant::now() < deadline {
+            Timer::after(Duration::from_millis(10)).await;
+        }
+    }));
+    drop(stop_tx);
+    for worker in workers {
+        let _ = worker.join();
+    }
+    log::info!(
+        "stopped ({} streams still open at exit)",
+        app.open_streams()
+    );
+    Ok(())
+}
+
+/// Runs `main` and `ex`'s tasks on this thread. Like `ex.run(main)`, but it returns to
+/// `block_on` (which then polls the sockets without blocking) every [`TASKS_PER_POLL`] tasks
+/// instead of every 200, so a request that arrives during a long fan-out is noticed soon.
+async fn drive<T>(ex: &smol::Executor<'_>, main: impl Future<Output = T>) -> T {
+    let tasks = async {
+        loop {
+            let mut ran = 0;
+            while ran < TASKS_PER_POLL && ex.try_tick() {
+                ran += 1;
+            }
+            if ran < TASKS_PER_POLL {
+                // Nothing left to run: sleep until a task is woken.
+                ex.tick().await;
+            } else {
+                future::yield_now().await;
+            }
+        }
+    };
+    future::or(main, tasks).await
+}
+
+async fn accept_loop(
+    app: &Arc<App>,
+    ex: &Arc<smol::Executor<'static>>,
+    listener: &Async<TcpListener>,
+    tls: Option<TlsAcceptor>,
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                app.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                // Small frames must leave at once, not wait for Nagle.
+                let _ = stream.get_ref().set_nodelay(true);
+                let socket = Arc::new(stream);
+                let info = ConnInfo {
+                    peer,
+                    socket: Some(Arc::clone(&socket)),
+                };
+                let app = Arc::clone(app);
+                let tls = tls.clone();
+                ex.spawn(async move {
+                    let serving = async {
+                        match tls {
+                            // Boxed: a plain connection's task stays as small as it was.
+                            Some(tls) => Box::pin(serve_tls(&app, tls, socket, &info)).await,
+                            None => serve_connection(&app, TcpIo(socket), &info).await,
+                        }
+                    };
+                    // A panic while serving one connection ends that connection only: its
+                    // stream (if any) unsubscribes as it unwinds, the others go on.
+                    let served = std::panic::AssertUnwindSafe(serving).catch_unwind().await;
+                    if let Err(panic) = served {
+                        app.counters.panics.fetch_add(1, Ordering::Relaxed);
+                        log::error!(
+                            "panic while serving {}: {}; connection closed",
+                            info.peer,
+                            panic_message(&*panic)
+                        );
+                    }
+                })
+                .detach();
+            }
+            Err(e) => {
+                // Usually out of file descriptors: wait instead of spinning.
+                log::error!("accept failed: {e}");
+                Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// What a panic said, when it said it with a string (as `panic!` and `expect` do).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// Serves a connection over TLS once its handshake is done, within [`HEADER_TIMEOUT`]. A
+/// client that speaks plain HTTP to the port is told so in plain HTTP.
+async fn serve_tls(
+    app: &Arc<App>,
+    tls: TlsAcceptor,
+    socket: Arc<Async<TcpStream>>,
+    info: &ConnInfo,
+) {
+    let handshake = async {
+        let mut first = [0u8; 1];
+        if !matches!(socket.peek(&mut first).await, Ok(1)) {
+            return Err(false);
+        }
+        if first[0] != tls::HANDSHAKE_RECORD {
+            return Err(true);
+        }
+        tls.accept(TcpIo(Arc::clone(&socket))).await.map_err(|e| {
+            app.count_bad_request();
+            log::debug!("{}: TLS handshake failed: {e}", info.peer);
+            false
+        })
+    };
+    let timeout = async {
+        Timer::after(HEADER_TIMEOUT).await;
+        Err(false)
+    };
+    match handshake.or(timeout).await {
+        Ok(stream) => serve_connection(app, stream, info).await,
+        Err(true) => {
+            let refusal = Refusal::new(
+                Status::BAD_REQUEST,
+                "this port speaks HTTPS: use an https:// URL",
+            );
+            refuse_raw(TcpIo(socket), app, info, refusal).await;
+        }
+        Err(false) => {}
+    }
+}
+
+/// A TCP socket shared with the subscriber's slot in the hub (which shuts it down to end a
+/// blocked write).
+#[derive(Debug, Clone)]
+pub(crate) struct TcpIo(pub(crate) Arc<Async<TcpStream>>);
+
+impl futures_lite::io::AsyncRead for TcpIo {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut &*self.0).poll_read(cx, buf)
+    }
+}
+
+impl futures_lite::io::AsyncWrite for TcpIo {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut &*self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut &*self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut &*self.0).poll_flush(cx)
+    }
+
+    /// Ends the sending side (a FIN), so the client sees the end of a close-delimited
+    /// answer at once (async-io's own `poll_close` only flushes).
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(self.0.get_ref().shutdown(std::net::Shutdown::Write))
+    }
+}

@@ -1,0 +1,92 @@
+//! `GET /events`: subscribe to topics, resuming after a `Last-Event-ID`.
+
+use std::sync::Arc;
+
+use ssecast::Topic;
+
+use crate::app::{App, SubscribeRefused};
+use crate::auth;
+use crate::http::{form, Reply, Request, Response, Status};
+
+/// Most topics one subscription may select (then `400`).
+pub(crate) const MAX_TOPICS: usize = 64;
+
+/// What a subscription asks for, read from its query string and headers.
+#[derive(Debug)]
+struct Subscription {
+    topics: Vec<Topic>,
+    last_event_id: Option<String>,
+}
+
+impl Subscription {
+    fn parse(req: &Request<'_>) -> Result<Subscription, Response> {
+        let bad = |reason: String| Response::text(Status::BAD_REQUEST, reason);
+        let mut topics = Vec::new();
+        let mut query_last = None;
+        for pair in form::pairs(req.query.as_bytes()) {
+            let (name, value) = pair.map_err(|e| bad(e.to_string()))?;
+            match &*name {
+                "topic" => {
+                    if topics.len() == MAX_TOPICS {
+                        return Err(bad(format!("more than {MAX_TOPICS} topics")));
+                    }
+                    let topic =
+                        Topic::new(&*value).map_err(|e| bad(format!("topic {:?} {e}", &*value)))?;
+                    topics.push(topic);
+                }
+                "last_event_id" if query_last.is_none() => query_last = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        let last_event_id = req
+            .header("Last-Event-ID")
+            .map(str::to_owned)
+            .or(query_last);
+        Ok(Subscription {
+            topics,
+            last_event_id,
+        })
+    }
+}
+
+pub(super) async fn subscribe(app: &Arc<App>, req: &Request<'_>) -> Reply {
+    if let Some(token) = &app.args.subscribe_token {
+        if !auth::subscriber_has(req, token) {
+            let reason = format!(
+                "a valid Authorization: Bearer token or {} cookie is required",
+                auth::TOKEN_COOKIE
+            );
+            return Response::text(Status::UNAUTHORIZED, reason)
+                .with_header("WWW-Authenticate", "Bearer")
+                .into();
+        }
+    }
+    let sub = match Subscription::parse(req) {
+        Ok(sub) => sub,
+        Err(res) => return res.into(),
+    };
+    let socket = req.conn.socket.clone();
+    match app
+        .subscribe(&sub.topics, sub.last_event_id.as_deref(), socket)
+        .await
+    {
+        Ok((subscribed, feed)) => {
+            log::debug!(
+                "{} subscribed as {:?} ({:?})",
+                req.peer(),
+                subscribed.id,
+                subscribed.replay
+            );
+            Reply::Events(Vec::new(), feed)
+        }
+        Err(refused) => {
+            if let SubscribeRefused::Cluster(_) = refused {
+                log::debug!("{}: {refused}", req.peer());
+            }
+            // Jittered, so refused clients do not all come back at the same moment.
+            Response::text(Status::SERVICE_UNAVAILABLE, refused)
+                .with_header("Retry-After", fastrand::u32(1..=5).to_string())
+                .into()
+        }
+    }
+}

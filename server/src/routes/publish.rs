@@ -1,0 +1,151 @@
+//! `POST /publish`: one event, as text (the body is the data) or JSON, acknowledged once it
+//! is published (on disk with `--data-dir`, in Redis with `--redis`).
+
+use std::borrow::Cow;
+use std::fmt::Display;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use ssecast::{Event, EventId, EventType, Millis, Topic};
+
+use crate::app::App;
+use crate::auth;
+use crate::http::{form, one_line, Request, Response, Status};
+use crate::log::Log;
+
+/// `POST /publish` with a JSON body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishJson {
+    data: String,
+    event: Option<String>,
+    id: Option<String>,
+    topic: Option<String>,
+    retry: Option<u64>,
+}
+
+/// A refused publish: a status and a one-line reason.
+#[derive(Debug)]
+pub(crate) struct Refused(pub(crate) Status, pub(crate) String);
+
+impl Refused {
+    fn bad(reason: impl Display) -> Refused {
+        Refused(Status::BAD_REQUEST, one_line(&reason.to_string()))
+    }
+}
+
+pub(super) async fn publish(app: &Arc<App>, req: &Request<'_>) -> Response {
+    match try_publish(app, req).await {
+        Ok(id) => {
+            let body = serde_json::json!({ "id": id.as_str() }).to_string();
+            Response::new(Status::OK)
+                .with_header("Content-Type", "application/json")
+                .with_header("Cache-Control", "no-cache")
+                .with_body(body.into_bytes())
+        }
+        Err(Refused(status, reason)) => {
+            let res = Response::text(status, reason);
+            if status == Status::UNAUTHORIZED {
+                return res.with_header("WWW-Authenticate", "Bearer");
+            }
+            res
+        }
+    }
+}
+
+async fn try_publish(app: &Arc<App>, req: &Request<'_>) -> Result<EventId, Refused> {
+    auth::authorize_publisher(
+        app.args.publish_token.as_ref(),
+        req.header("Authorization"),
+        req.peer().ip(),
+    )
+    .map_err(|e| Refused(e.status(), e.to_string()))?;
+    // Without a Content-Type, the body is taken as text.
+    let json = match req.header("Content-Type") {
+        None => false,
+        Some(ct) => {
+            let essence = ct.split(';').next().unwrap_or("").trim();
+            if essence.eq_ignore_ascii_case("application/json") {
+                true
+            } else if essence.eq_ignore_ascii_case("text/plain") {
+                false
+            } else {
+                return Err(Refused(
+                    Status::UNSUPPORTED_MEDIA_TYPE,
+                    "use Content-Type text/plain or application/json".into(),
+                ));
+            }
+        }
+    };
+    let (mut query_topic, mut query_event) = (None, None);
+    for pair in form::pairs(req.query.as_bytes()) {
+        let (name, value) = pair.map_err(Refused::bad)?;
+        match &*name {
+            "topic" if query_topic.is_none() => query_topic = Some(value),
+            "event" if query_event.is_none() => query_event = Some(value),
+            _ => {}
+        }
+    }
+    let (topic, event) = publish_fields(json, req.body, query_topic, query_event)?;
+    match &app.log {
+        Log::Redis(_) if event.id().is_some() => Err(Refused::bad(
+            "id cannot be set in cluster mode: Redis assigns every event its stream id",
+        )),
+        _ => app
+            .publish(&topic, event)
+            .await
+            .map_err(|e| Refused(Status::SERVICE_UNAVAILABLE, e.to_string())),
+    }
+}
+
+/// The topic and event a publish body (JSON or text) and its `topic` and `event` query
+/// parameters describe, every field validated. Pure, so the fuzz target calls it directly.
+pub(crate) fn publish_fields(
+    json: bool,
+    body: &[u8],
+    query_topic: Option<Cow<'_, str>>,
+    query_event: Option<Cow<'_, str>>,
+) -> Result<(Topic, Event), Refused> {
+    let body = std::str::from_utf8(body).map_err(|_| Refused::bad("body is not valid UTF-8"))?;
+    let fields = if json {
+        let parsed: PublishJson =
+            serde_json::from_str(body).map_err(|e| Refused::bad(format!("invalid JSON: {e}")))?;
+        PublishJson {
+            topic: parsed.topic.or(query_topic.map(Cow::into_owned)),
+            event: parsed.event.or(query_event.map(Cow::into_owned)),
+            ..parsed
+        }
+    } else {
+        PublishJson {
+            data: body.to_owned(),
+            event: query_event.map(Cow::into_owned),
+            id: None,
+            topic: query_topic.map(Cow::into_owned),
+            retry: None,
+        }
+    };
+    let topic = match fields.topic {
+        Some(name) => Topic::new(name).map_err(|e| Refused::bad(format!("topic {e}")))?,
+        None => Topic::default(),
+    };
+    let mut event = Event::new(fields.data);
+    if let Some(t) = fields.event {
+        event = event.with_type(EventType::new(t).map_err(|e| Refused::bad(format!("event {e}")))?);
+    }
+    if let Some(id) = fields.id {
+        // An empty id would reset the subscribers' last event ID and break their resume.
+        if id.is_empty() {
+            return Err(Refused::bad("id is empty"));
+        }
+        // Clients send the id back in a Last-Event-ID header, where only visible ASCII and
+        // spaces are safe; a browser would be refused on reconnect otherwise.
+        if !id.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return Err(Refused::bad("id must be printable ASCII"));
+        }
+        event = event.with_id(EventId::new(id).map_err(|e| Refused::bad(format!("id {e}")))?);
+    }
+    if let Some(ms) = fields.retry {
+        event = event.with_retry(Millis(ms));
+    }
+    Ok((topic, event))
+}
