@@ -271,7 +271,12 @@ impl App {
         let id = state.hub.publish(topic, event, now);
         let ticket = logged.map(|(store, event)| {
             let seq = state.hub.topic_last_seq(topic).unwrap_or(0);
-            store.append(topic, seq, &event)
+            let appended = store.append(topic, seq, &event);
+            if appended.compact {
+                // The hub alone decides what history is kept; the log follows it.
+                store.compact(state.hub.retained_seqs(), seq);
+            }
+            appended.ticket
         });
         self.finish(state);
         (id, ticket)
