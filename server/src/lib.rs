@@ -19,5 +19,7 @@ mod stream;
 mod tls;
 
 pub use client::{decode_stdin, listen, publish};
-pub use config::{parse_duration, Cli, Command, ListenArgs, PublishArgs, Secret, ServeArgs};
+pub use config::{
+    parse_duration, Cli, Command, DecodeArgs, LimitArgs, ListenArgs, PublishArgs, Secret, ServeArgs,
+};
 pub use conn::{run, HEADER_TIMEOUT};

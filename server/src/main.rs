@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(args),
-        Some(Command::Decode) => ssecast_server::decode_stdin(),
+        Some(Command::Decode(args)) => ssecast_server::decode_stdin(&args),
         Some(Command::Listen(args)) => ssecast_server::listen(&args),
         Some(Command::Publish(args)) => ssecast_server::publish(&args),
         Some(Command::Bench(args)) => return ssecast_server::bench::run(&args),
