@@ -40,7 +40,6 @@ function startServer(args) {
   const child = spawn(serverBin, ["serve", "--tick", "200ms", "--retry", "500ms", ...args], {
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, RUST_LIB_BACKTRACE: "0" },
   });
   let log = "";
   child.stderr.on("data", (d) => { log += d; });
