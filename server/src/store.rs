@@ -131,16 +131,16 @@ impl Store {
             Err(e) => return Err(e),
         };
         let scan = scan(&bytes);
-        let mut restored = Restored::default();
-        for record in &scan.records {
-            match &record.parsed {
-                Parsed::Event(topic, seq, event) => {
-                    restored.last_seq = restored.last_seq.max(*seq);
-                    restored.events.push((topic.clone(), *seq, event.clone()));
-                }
-                Parsed::Evicted(topic, seq) => restored.evicted.push((topic.clone(), *seq)),
-            }
-        }
+        let last_seq = scan
+            .records
+            .iter()
+            .filter_map(|r| match r.parsed {
+                Parsed::Event(_, seq, _) => Some(seq),
+                Parsed::Evicted(..) => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let mut damage_marks = Vec::new();
         let file = if scan.damaged.is_empty() {
             let file = OpenOptions::new().create(true).append(true).open(&path)?;
             if let Some(torn) = scan.torn {
@@ -157,17 +157,23 @@ impl Store {
             file
         } else {
             // Every topic may have lost an event at the damage: mark them all.
-            let mark = scan.damage_mark(restored.last_seq);
-            let topics: HashSet<&Topic> = restored.events.iter().map(|(t, _, _)| t).collect();
-            let marks: Vec<(Topic, u64)> = topics.into_iter().map(|t| (t.clone(), mark)).collect();
+            let mark = scan.damage_mark(last_seq);
+            let topics: HashSet<&Topic> = scan
+                .records
+                .iter()
+                .filter_map(|r| match &r.parsed {
+                    Parsed::Event(topic, _, _) => Some(topic),
+                    Parsed::Evicted(..) => None,
+                })
+                .collect();
+            damage_marks = topics.into_iter().map(|t| (t.clone(), mark)).collect();
             let mut clean = Vec::with_capacity(bytes.len());
             for record in &scan.records {
                 clean.extend_from_slice(&frame(&bytes[record.payload.clone()]));
             }
-            for (topic, seq) in &marks {
+            for (topic, seq) in &damage_marks {
                 clean.extend_from_slice(&frame(&evicted_payload(topic, *seq)));
             }
-            restored.evicted.extend(marks);
             let aside = keep_aside(dir)?;
             let file = replace_log(dir, &clean)?;
             let stretches: Vec<String> = scan
@@ -194,6 +200,18 @@ impl Store {
         // The log's directory entry, if it was just made, and any truncation are durable
         // before anything is acknowledged.
         sync_dir(dir)?;
+        drop(bytes);
+        let mut restored = Restored {
+            last_seq,
+            ..Restored::default()
+        };
+        for record in scan.records {
+            match record.parsed {
+                Parsed::Event(topic, seq, event) => restored.events.push((topic, seq, event)),
+                Parsed::Evicted(topic, seq) => restored.evicted.push((topic, seq)),
+            }
+        }
+        restored.evicted.extend(damage_marks);
         let file_len = file.metadata()?.len();
         let store = Arc::new(Store {
             dir: dir.to_path_buf(),
