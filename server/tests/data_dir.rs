@@ -410,7 +410,7 @@ fn a_restart_restores_exactly_the_history_the_hub_held() {
             "--history-bytes",
             "400",
             "--max-topics",
-            "4",
+            "5",
         ],
     );
     let server = Server::start(&args);
@@ -428,6 +428,7 @@ fn a_restart_restores_exactly_the_history_the_hub_held() {
     );
     publish_to(&server, &a, 6, "e");
     publish_to(&server, &b, 6, "e");
+    publish_to(&server, "early", 1, "e");
     publish_to(&server, &r, 6, "e");
     // Enough to compact the log (1.2 MiB, none of it kept: each event is over
     // --history-bytes).
@@ -458,9 +459,13 @@ fn a_restart_restores_exactly_the_history_the_hub_held() {
     }
     // (Not with bulk: whether the hub still knows that topic after a restart depends on
     // which of its events came after the last compaction.)
-    let all = format!("/events?topic={r}&topic={c}&topic={d}");
-    cases.push((all.clone(), published[2].1[3].clone()));
+    let all = format!("/events?topic=early&topic={r}&topic={c}&topic={d}");
+    cases.push((all.clone(), published[3].1[3].clone()));
     cases.push((all, "unknown".to_owned()));
+    // From early's one event: r let events after it go before the compaction, which only
+    // the eviction mark that the compaction wrote for r can tell after the restart.
+    let early_and_r = format!("/events?topic=early&topic={r}");
+    cases.push((early_and_r.clone(), published[2].1[0].clone()));
 
     let before = replays(&server, &cases);
     // What the hub held: r kept its 4 newest, c its 4, d all 3, the forgotten ones nothing.
@@ -475,6 +480,12 @@ fn a_restart_restores_exactly_the_history_the_hub_held() {
     assert_eq!(count(&format!("/events?topic={c}"), "unknown"), 4);
     assert_eq!(count("/events?topic=d", "unknown"), 3);
     assert_eq!(count(&format!("/events?topic={a}"), "unknown"), 0);
+    let i = cases.len() - 1;
+    assert!(
+        String::from_utf8_lossy(&before[i]).contains("ssecast.missed"),
+        "{}",
+        String::from_utf8_lossy(&before[i])
+    );
     kill_9(server);
 
     let server = Server::start(&args);
