@@ -499,7 +499,9 @@ fn over_long_line_in_many_chunks_is_bounded() {
     let mut decoder = Decoder::new();
     let chunk = vec![b'a'; 64 << 10];
     let chunks = 2 * Limits::default().max_line / chunk.len();
-    let errors = (0..chunks).filter(|_| decoder.feed(&chunk).is_err()).count();
+    let errors = (0..chunks)
+        .filter(|_| decoder.feed(&chunk).is_err())
+        .count();
     assert_eq!(errors, 1);
     decoder.feed(b"\n\ndata: after\n\n").unwrap();
     assert_eq!(decoder.next_event().unwrap().data, "after");
