@@ -42,6 +42,8 @@ pub(crate) struct Claims {
     /// `exp`, in Unix seconds: a subscriber's stream closes then (the token is refused from
     /// that second on). Always set for draft-08.
     pub(crate) expires: Option<u64>,
+    /// `nbf`, in Unix seconds.
+    pub(crate) not_before: Option<u64>,
     /// `sub`, if the token has one.
     pub(crate) subject: Option<String>,
 }

@@ -274,14 +274,8 @@ impl JwtVerifier {
         let (header, claims) = verified_parts(key, token)?;
 
         let exp = numeric_date(&claims, "exp")?;
-        if exp.is_some_and(|exp| now_unix >= exp) {
-            return Err(TokenError::Expired);
-        }
-        if numeric_date(&claims, "nbf")?
-            .is_some_and(|nbf| now_unix.saturating_add(LEEWAY_SECS) < nbf)
-        {
-            return Err(TokenError::NotYetValid);
-        }
+        let nbf = numeric_date(&claims, "nbf")?;
+        check_times(exp, nbf, now_unix)?;
         let present = |name| claims.get(name).filter(|v| !v.is_null());
         let (mercure, details) = (present("mercure"), present("authorization_details"));
         let access_token = header.typ.as_deref().is_some_and(is_at_jwt);
@@ -320,8 +314,35 @@ impl JwtVerifier {
             subscribe: rights.subscribe,
             payload: rights.payload,
             expires: exp,
+            not_before: nbf,
             subject,
         })
+    }
+
+    /// [`verify`](Self::verify), remembering the last token in `cache`: a keep-alive client
+    /// that presents the same token on every request (a publisher) pays for one signature
+    /// check and one parse, and each later request compares the token and checks `exp` and
+    /// `nbf` again. A cache belongs to one connection and one verifier.
+    pub(crate) fn verify_cached<'c>(
+        &self,
+        cache: &'c mut TokenCache,
+        role: Role,
+        token: &str,
+        now_unix: u64,
+    ) -> Result<&'c Claims, TokenError> {
+        let hit = matches!(&cache.0, Some((r, t, _)) if *r == role && **t == *token);
+        if !hit {
+            cache.0 = None;
+            let claims = self.verify(role, token, now_unix)?;
+            cache.0 = Some((role, token.into(), claims));
+        }
+        // (Matching on `&mut cache.0` once would need Polonius to return the hit's borrow.)
+        let Some((_, _, claims)) = &cache.0 else {
+            // Filled just above.
+            return Err(TokenError::Malformed);
+        };
+        check_times(claims.expires, claims.not_before, now_unix)?;
+        Ok(claims)
     }
 
     /// RFC 9068's checks on a draft-08 access token (the signature and times are checked).
@@ -360,6 +381,22 @@ impl JwtVerifier {
             Role::Subscriber => self.subscriber.as_ref(),
         }
     }
+}
+
+/// The last token verified on a connection, and its claims (see
+/// [`JwtVerifier::verify_cached`]).
+#[derive(Debug, Default)]
+pub(crate) struct TokenCache(Option<(Role, Box<str>, Claims)>);
+
+/// Refuses a token at or past its `exp`, or before its `nbf` less the leeway.
+fn check_times(exp: Option<u64>, nbf: Option<u64>, now_unix: u64) -> Result<(), TokenError> {
+    if exp.is_some_and(|exp| now_unix >= exp) {
+        return Err(TokenError::Expired);
+    }
+    if nbf.is_some_and(|nbf| now_unix.saturating_add(LEEWAY_SECS) < nbf) {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(())
 }
 
 /// Whether `aud` (a string or an array of strings) names `audience`; `None` without `aud`.

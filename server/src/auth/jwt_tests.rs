@@ -1511,3 +1511,55 @@ fn warnings_name_flags_not_keys() {
     ]);
     assert_eq!(v.warnings().len(), 1);
 }
+
+#[test]
+fn verify_cached_remembers_one_token() {
+    let v = verifier(&["--jwt-key", SECRET]);
+    let other = verifier(&[
+        "--jwt-key",
+        "another-test-secret-0123456789abcdef0123456789",
+    ]);
+    let a = hs(
+        None,
+        json!({ "exp": NOW + 60, "nbf": NOW - 1, "mercure": { "publish": ["/a"] } }),
+    );
+    let b = hs(None, claims07(json!({ "publish": ["/b"] })));
+    let mut cache = TokenCache::default();
+    let got = |c: Result<&Claims, TokenError>| c.map(brief);
+    assert_eq!(
+        got(v.verify_cached(&mut cache, Role::Publisher, &a, NOW)),
+        Ok("V07 pub=[t:/a] sub=[]".into())
+    );
+    // A hit is not verified again: a verifier that would refuse the token still gets the
+    // remembered claims (which is why a cache belongs to one verifier).
+    assert_eq!(
+        got(other.verify_cached(&mut cache, Role::Publisher, &a, NOW)),
+        Ok("V07 pub=[t:/a] sub=[]".into())
+    );
+    // But its times are checked on every use.
+    assert_eq!(
+        got(v.verify_cached(&mut cache, Role::Publisher, &a, NOW + 60)),
+        Err(TokenError::Expired)
+    );
+    assert_eq!(
+        got(v.verify_cached(&mut cache, Role::Publisher, &a, NOW - 10)),
+        Err(TokenError::NotYetValid)
+    );
+    // Another token, or another role, is verified afresh.
+    assert_eq!(
+        got(other.verify_cached(&mut cache, Role::Subscriber, &a, NOW)),
+        Err(TokenError::BadSignature)
+    );
+    assert_eq!(
+        got(other.verify_cached(&mut cache, Role::Publisher, &a, NOW)),
+        Err(TokenError::BadSignature)
+    );
+    assert_eq!(
+        got(v.verify_cached(&mut cache, Role::Publisher, &b, NOW)),
+        Ok("V07 pub=[t:/b] sub=[]".into())
+    );
+    assert_eq!(
+        got(other.verify_cached(&mut cache, Role::Publisher, &b, NOW)),
+        Ok("V07 pub=[t:/b] sub=[]".into())
+    );
+}
