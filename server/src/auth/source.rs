@@ -44,7 +44,8 @@ pub(crate) struct Presented<'a> {
     pub(crate) origin: Option<&'a str>,
 }
 
-/// [`JwtVerifier::find_token`](super::jwt::JwtVerifier::find_token) with the cookie names spelled out.
+/// [`JwtVerifier::find_token`](super::jwt::JwtVerifier::find_token), with the cookie names
+/// spelled out.
 pub(crate) fn find_token<'a>(
     draft: Option<Draft>,
     authorization: Option<&'a str>,
