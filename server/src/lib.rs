@@ -6,6 +6,7 @@
 //! time for keep-alives. Every SSE byte it writes was encoded by the core.
 
 mod app;
+mod auth;
 pub mod bench;
 mod client;
 mod cluster;
