@@ -59,7 +59,9 @@ use urlpattern::{RegexSyntax, UrlPatternInit, UrlPatternOptions};
 /// expressions (one or two per component) at most [`UrlPattern::MAX_COMPILED`] bytes. Most
 /// components never reach the regex: the crate matches a literal, `*` or one `:name` segment
 /// directly. Matching a topic parses it once ([`TopicUrl::parse`], then
-/// [`UrlPattern::matches_url`] for every pattern) and runs at most eight linear-time matches.
+/// [`UrlPattern::matches_url`] for every pattern) and runs at most eight linear-time matches,
+/// allocating nothing. A compiled pattern takes about 2 KB of heap
+/// (`https://example.com/books/:id`) to 15 KB (`/books/:id{/reviews}?`).
 ///
 /// ```
 /// use ssecast::{BaseUrl, TopicUrl, UrlPattern};
@@ -137,7 +139,7 @@ impl UrlPattern {
                 // Draft-08: hubs MUST NOT enable `ignoreCase`.
                 ignore_case: false,
             };
-            let compiled = urlpattern::UrlPattern::<LinearRegex>::parse(init, options)
+            let mut compiled = urlpattern::UrlPattern::<LinearRegex>::parse(init, options)
                 .map_err(PatternError::from_crate)?;
             // A component's fast-path matcher may hold a regex of its own that failed to
             // build; the crate would then quietly never match. Refuse the pattern instead.
@@ -146,6 +148,12 @@ impl UrlPattern {
                 .any(|c| matches!(&c.matcher.inner, InnerMatcher::RegExp { regexp: Err(_) }))
             {
                 return Err(PatternError::Regexp);
+            }
+            // Each component also keeps a regex of the whole component, which only the
+            // crate's `exec` reads; matching here goes through the matchers alone. It compiled,
+            // so the pattern is valid: drop it, and most of a pattern's memory with it.
+            for component in components_mut(&mut compiled) {
+                component.regexp = Err(urlpattern::Error::RegExp(()));
             }
             Some(compiled)
         };
@@ -259,6 +267,21 @@ fn components(pattern: &urlpattern::UrlPattern<LinearRegex>) -> [&Component<Line
         &pattern.pathname,
         &pattern.search,
         &pattern.hash,
+    ]
+}
+
+fn components_mut(
+    pattern: &mut urlpattern::UrlPattern<LinearRegex>,
+) -> [&mut Component<LinearRegex>; 8] {
+    [
+        &mut pattern.protocol,
+        &mut pattern.username,
+        &mut pattern.password,
+        &mut pattern.hostname,
+        &mut pattern.port,
+        &mut pattern.pathname,
+        &mut pattern.search,
+        &mut pattern.hash,
     ]
 }
 
