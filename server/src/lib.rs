@@ -6,7 +6,6 @@
 //! time for keep-alives. Every SSE byte it writes was encoded by the core.
 
 mod app;
-pub mod bench;
 mod client;
 mod cluster;
 mod config;

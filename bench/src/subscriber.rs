@@ -17,8 +17,9 @@ use polling::{Event, PollMode, Poller};
 use socket2::{Domain, Socket, Type};
 use ssecast::Decoder;
 
-use super::chunked::{header_value, Chunked};
-use super::tally::Tally;
+use crate::chunked::Chunked;
+use crate::response::header_value;
+use crate::tally::Tally;
 
 /// The read buffer every subscriber shares: large, so a subscriber with many events queued
 /// takes them all in one read.
@@ -258,6 +259,36 @@ impl Subscribers {
             Stage::Body(_) => tally.ended(index, &failure),
             Stage::Connecting { .. } | Stage::Head { .. } => tally.failed(index, &failure),
         }
+    }
+}
+
+/// The subscribers and their record, driven round by round.
+pub(crate) struct Run<'a> {
+    pub(crate) subs: &'a mut Subscribers,
+    pub(crate) tally: &'a mut Tally,
+}
+
+impl Run<'_> {
+    /// One round of reads, waiting no later than `deadline` (and at most 10 ms).
+    pub(crate) fn round(&mut self, deadline: Instant) -> Result<(), String> {
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(10));
+        self.subs
+            .round(wait, self.tally)
+            .map_err(|e| format!("cannot poll: {e}"))
+    }
+
+    /// Rounds until `deadline` or until `done` says so.
+    pub(crate) fn until(
+        &mut self,
+        deadline: Instant,
+        mut done: impl FnMut(&Tally) -> bool,
+    ) -> Result<(), String> {
+        while Instant::now() < deadline && !done(self.tally) {
+            self.round(deadline)?;
+        }
+        Ok(())
     }
 }
 
