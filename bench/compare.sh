@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the same workloads against `ssecast serve`, nginx + nchan and the floor (`ssecast
-# bench --serve-floor`: one write() per subscriber per event, no HTTP library, no queue) in
-# one run, each server pinned to CPU 0 and the load generator (`ssecast bench`) to CPU 1, and
+# Runs the same workloads against `ssecast serve`, nginx + nchan and the floor (`ssecast-bench
+# --serve-floor`: one write() per subscriber per event, no HTTP library, no queue) in one run,
+# each server pinned to CPU 0 and the load generator (`ssecast-bench`) to CPU 1, and
 # prints a markdown table with ratios. Loopback only; every run is bounded; it stops what it
 # started.
 #
@@ -35,9 +35,10 @@ if [ "$(nproc)" -lt 2 ]; then
   exit 2
 fi
 apt_install nginx libnginx-mod-nchan jq
-log "building ssecast (release)"
-cargo build --release -p ssecast-server --quiet
+log "building ssecast and ssecast-bench (release)"
+cargo build --release -p ssecast-server -p ssecast-bench --quiet
 bin=target/release/ssecast
+bench=target/release/ssecast-bench
 
 work=$(mktemp -d)
 results=$work/results.jsonl
@@ -141,7 +142,7 @@ start_nchan() {
 start_floor() {
   local out=$work/floor.out
   : >"$out"
-  "${prio[@]}" taskset -c 0 "$bin" bench --serve-floor 127.0.0.1:0 --floor-lifetime 10m >"$out" &
+  "${prio[@]}" taskset -c 0 "$bench" --serve-floor 127.0.0.1:0 --floor-lifetime 10m >"$out" &
   server_pid=$!
   measured_pid=$server_pid
   local base
@@ -168,9 +169,9 @@ run_workload() {
   fi
   for server in $servers; do
     "start_$server"
-    log "$name on $server: ssecast bench $*"
+    log "$name on $server: ssecast-bench $*"
     # The generator bounds itself; the timeout is a backstop.
-    "${prio[@]}" taskset -c 1 timeout 600 "$bin" bench --url "$sub_url" --publish-url "$pub_url" \
+    "${prio[@]}" taskset -c 1 timeout 600 "$bench" --url "$sub_url" --publish-url "$pub_url" \
       --server-pid "$measured_pid" --server-cpu 0 --label "$server|$name" --json "$@" |
       tail -1 | tee -a "$results" >&2 || echo "{\"label\":\"$server|$name\",\"error\":true}" >>"$results"
     stop_server
