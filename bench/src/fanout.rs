@@ -24,7 +24,7 @@ use crate::floor;
 use crate::procfs::{self, Pid, Snapshot};
 use crate::publisher::{self, Schedule};
 use crate::report::{Report, ServerFigures};
-use crate::subscriber::{Plan, Run, Subscribers};
+use crate::subscriber::{self, Plan, Run, Subscribers};
 use crate::tally::{micros_since, Tally, Window};
 use crate::target::Target;
 
@@ -209,11 +209,7 @@ fn bench(args: &FanoutArgs) -> Result<Report, String> {
     let base = shared_base(args.clock_base_unix_us)?;
     let plan = Plan {
         target: target.addr,
-        request: format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
-            target.path, target.addr
-        )
-        .into_bytes(),
+        request: subscriber::request(&target),
         connect_timeout: args.connect_timeout,
         sources: args.sources,
         pause: args.pause,
@@ -225,38 +221,12 @@ fn bench(args: &FanoutArgs) -> Result<Report, String> {
         tally: &mut tally,
     };
 
-    // Connect at the given rate; each subscriber's own timeout bounds this phase.
-    let connect_start = Instant::now();
-    let due =
-        |index: usize| connect_start + Duration::from_secs_f64(index as f64 / args.connect_rate);
-    let connect_deadline = connect_start + connect_budget;
-    loop {
-        let now = Instant::now();
-        while run.subs.started() < n && due(run.subs.started()) <= now {
-            run.subs.start_next(run.tally);
-        }
-        if run.tally.settled() >= n || now >= connect_deadline {
-            break;
-        }
-        let next = if run.subs.started() < n {
-            due(run.subs.started())
-        } else {
-            connect_deadline
-        };
-        run.round(next)?;
-    }
-    let connect_secs = run.tally.last_connected().map_or(0.0, |at| {
-        at.saturating_duration_since(connect_start).as_secs_f64()
-    });
+    let connect_secs = run.connect_all(n, args.connect_rate, connect_budget)?;
     if run.tally.totals().connected == 0 {
-        let why = run
-            .tally
-            .totals()
-            .failures
-            .into_keys()
-            .next()
-            .unwrap_or_default();
-        return Err(format!("no subscriber connected to {target} ({why})"));
+        return Err(format!(
+            "no subscriber connected to {target} ({})",
+            run.tally.first_failure()
+        ));
     }
     let rss_connected = rss(server_pid)?;
 

@@ -2,7 +2,10 @@
 //!
 //! Without a subcommand it is the fan-out benchmark (subscribers, a publisher at a fixed rate,
 //! deliveries, drops, latency, fairness, the server's memory and CPU; `--serve-floor` makes it
-//! the bare fan-out server to compare with). It speaks HTTP over its own sockets and parses
+//! the bare fan-out server to compare with). `ssecast-bench publish` measures the other side:
+//! publishes acknowledged per second over N keep-alive connections, pipelined or not, with
+//! text, JSON or NDJSON bodies, while M subscribers check that every acknowledged event
+//! reaches each of them. It speaks HTTP over its own sockets and parses
 //! every stream with the core's [`ssecast::Decoder`]; it depends on no server crate, so the
 //! server's dependency tree carries none of this.
 //!
@@ -14,7 +17,10 @@ mod duration;
 mod fanout;
 mod floor;
 mod procfs;
+mod publish;
+mod publish_report;
 mod publisher;
+mod publishers;
 mod report;
 mod response;
 mod subscriber;
@@ -45,11 +51,16 @@ struct Cli {
 
 /// The modes besides the default fan-out.
 #[derive(Debug, Subcommand)]
-enum Mode {}
+enum Mode {
+    /// Publish throughput: N keep-alive publisher connections (pipelined or not) for a fixed
+    /// duration, and M subscribers that must each receive every acknowledged event.
+    Publish(publish::PublishArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.mode {
         None => fanout::run(&cli.fanout),
+        Some(Mode::Publish(args)) => publish::run(&args),
     }
 }

@@ -1,7 +1,9 @@
 //! HTTP/1.1 responses read off the front of a buffer: the answers to the publishers' POSTs,
 //! one after another on a keep-alive connection (several at once when pipelined).
 
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 use crate::chunked::Chunked;
 
@@ -22,6 +24,29 @@ pub(crate) struct Response {
     pub(crate) status: u16,
     /// Bytes of the buffer it takes, head and body: the next response starts there.
     pub(crate) len: usize,
+    body: Framed,
+}
+
+/// Where the body is in the buffer, and how it is framed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Framed {
+    Plain(Range<usize>),
+    Chunked(Range<usize>),
+}
+
+impl Response {
+    /// The body, given the buffer the response was parsed from (de-chunked if need be).
+    pub(crate) fn body<'a>(&self, buf: &'a [u8]) -> Cow<'a, [u8]> {
+        match &self.body {
+            Framed::Plain(range) => Cow::Borrowed(&buf[range.clone()]),
+            Framed::Chunked(range) => {
+                let mut body = Vec::new();
+                // Parsed once already, so it cannot fail now.
+                let _ = Chunked::default().feed(&buf[range.clone()], |p| body.extend_from_slice(p));
+                Cow::Owned(body)
+            }
+        }
+    }
 }
 
 /// Why the bytes are not a response this client can read.
@@ -75,7 +100,11 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<Response>, ResponseError> {
             return Ok(None);
         }
         let end = head_len + used;
-        return Ok(Some(Response { status, len: end }));
+        return Ok(Some(Response {
+            status,
+            len: end,
+            body: Framed::Chunked(head_len..end),
+        }));
     }
     let length = match header("content-length") {
         Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
@@ -89,19 +118,28 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<Response>, ResponseError> {
     if buf.len() < end {
         return Ok(None);
     }
-    Ok(Some(Response { status, len: end }))
+    Ok(Some(Response {
+        status,
+        len: end,
+        body: Framed::Plain(head_len..end),
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The first response in `input` (`(status, length)`), fed whole and then every prefix
-    /// (which must be incomplete, or the same response).
-    fn check(input: &[u8], expected: Result<Option<(u16, usize)>, ResponseError>) {
-        let got = |buf: &[u8]| parse(buf).map(|r| r.map(|r| (r.status, r.len)));
+    /// `(status, length, body)` of a complete first response, or why there is none.
+    type Expected<'a> = Result<Option<(u16, usize, &'a [u8])>, ResponseError>;
+
+    /// The first response in `input`, fed whole and then every prefix (which must be
+    /// incomplete, or the same response).
+    fn check(input: &[u8], expected: Expected<'_>) {
+        let got =
+            |buf: &[u8]| parse(buf).map(|r| r.map(|r| (r.status, r.len, r.body(buf).into_owned())));
+        let expected = expected.map(|r| r.map(|(s, l, b)| (s, l, b.to_vec())));
         assert_eq!(got(input), expected, "{:?}", String::from_utf8_lossy(input));
-        if let Ok(Some((_, len))) = &expected {
+        if let Ok(Some((_, len, _))) = &expected {
             for cut in 0..*len {
                 assert_eq!(got(&input[..cut]), Ok(None), "cut at {cut}");
             }
@@ -111,15 +149,15 @@ mod tests {
     #[test]
     fn responses() {
         let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{\"id\":\"1\"}";
-        check(ok, Ok(Some((200, ok.len()))));
+        check(ok, Ok(Some((200, ok.len(), b"{\"id\":\"1\"}"))));
         // Pipelined: the first response ends where the second starts.
         let two = b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nabHTTP/1.1 200 OK\r\n";
-        check(two, Ok(Some((201, two.len() - 17))));
+        check(two, Ok(Some((201, two.len() - 17, b"ab"))));
         let chunked =
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nnext";
-        check(chunked, Ok(Some((200, chunked.len() - 4))));
+        check(chunked, Ok(Some((200, chunked.len() - 4, b"abc"))));
         let empty = b"HTTP/1.1 204 No Content\r\n\r\n";
-        check(empty, Ok(Some((204, empty.len()))));
+        check(empty, Ok(Some((204, empty.len(), b""))));
         check(
             b"HTTP/1.1 200 OK\r\n\r\nuntil close",
             Err(ResponseError::NoLength),
