@@ -217,6 +217,11 @@ run_publish() {
   done
 }
 
+# CPU ticks (user + system) of process $1; the names of ssecast and nginx hold no space.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# CPU 0's busy and total ticks (busy: user nice system irq softirq steal).
+core0() { awk '$1 == "cpu0" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+
 # run_wrk NAME SECONDS SUBSCRIBERS: wrk -t1 -c16 posting bench/publish.lua's event for SECONDS
 # while ssecast-bench holds SUBSCRIBERS subscribers (no publisher of its own) and counts what
 # they receive; one JSON line per server in the publish table's terms.
@@ -233,10 +238,15 @@ run_wrk() {
       --json >"$gen" &
     gen_pid=$!
     sleep 1 # 20 subscribers connect in milliseconds; wrk starts once they listen
+    local t0 c0 s0 t1 c1 s1
+    t0=$(date +%s.%N) c0=$(core0) s0=$(ticks "$measured_pid")
     "${prio[@]}" taskset -c 1 timeout 600 wrk -t1 -c16 -d"${secs}s" --latency -s bench/publish.lua "$pub_url" >"$out" || true
+    t1=$(date +%s.%N) c1=$(core0) s1=$(ticks "$measured_pid")
     wait "$gen_pid" || true
     # wrk prints latencies as 1.23ms, 456.00us or 1.02s.
-    jq -n --arg name "$server|$name" --rawfile wrk "$out" --slurpfile gen "$gen" --argjson subs "$subs" '
+    jq -n --arg name "$server|$name" --rawfile wrk "$out" --slurpfile gen "$gen" --argjson subs "$subs" \
+      --argjson secs "$(echo "$t1 - $t0" | bc)" --argjson server_ticks "$((s1 - s0))" \
+      --argjson core "[${c0% *}, ${c0#* }, ${c1% *}, ${c1#* }]" '
       def ms: capture("(?<v>[0-9.]+)(?<u>[a-z]+)") | (.v | tonumber) * ({"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[.u]);
       def line(re): [$wrk | splits("\n") | select(test(re))][0];
       (line("requests in") | capture("(?<n>[0-9]+) requests") | .n | tonumber) as $n |
@@ -255,8 +265,13 @@ run_wrk() {
           "max_ms": (line("^ +Latency ") | split(" ") | map(select(. != "")) | .[3] | ms)
         },
         "connected": $gen[0].connected,
-        "server_core_other": $gen[0].server_core_other,
-        "client_cpu_cores": $gen[0].client_cpu_cores,
+        # The server and its core over the time wrk ran, as ssecast-bench measures them.
+        "server": { "cpu_cores": ($server_ticks / 100 / $secs),
+                    "cpu_us_per_publish": (if $n > 0 then $server_ticks / 100 * 1e6 / $n else null end) },
+        "server_core_us_per_publish":
+          (if $n > 0 and $core[3] > $core[1] then ($core[2] - $core[0]) / ($core[3] - $core[1]) * $secs * 1e6 / $n else null end),
+        "server_core_other":
+          (if $core[3] > $core[1] then ($core[2] - $core[0]) / ($core[3] - $core[1]) - $server_ticks / 100 / $secs else null end),
         "deliveries": { "expected": ($n * $subs), "received": $gen[0].received,
                         "shortfall": ([($n * $subs) - $gen[0].received, 0] | max) }
       }' | tee -a "$results_pub" >&2 || echo "{\"label\":\"$server|$name\",\"error\":true}" >>"$results_pub"
