@@ -31,8 +31,6 @@ pub enum Command {
     Listen(ListenArgs),
     /// Publish one event to a server and print its id.
     Publish(PublishArgs),
-    /// Load-test an SSE server on loopback: subscribers, publish rate, latency, CPU, memory.
-    Bench(crate::bench::BenchArgs),
 }
 
 /// Flags of `ssecast serve`.

@@ -7,7 +7,6 @@
 
 mod app;
 mod auth;
-pub mod bench;
 mod client;
 mod cluster;
 mod config;

@@ -25,7 +25,6 @@ fn main() -> ExitCode {
         Some(Command::Decode(args)) => ssecast_server::decode_stdin(&args),
         Some(Command::Listen(args)) => ssecast_server::listen(&args),
         Some(Command::Publish(args)) => ssecast_server::publish(&args),
-        Some(Command::Bench(args)) => return ssecast_server::bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
