@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One publish reaching every subscriber of a cluster: a redis-server on a free loopback port,
-# NODES `ssecast serve --redis` nodes, and one `ssecast bench` generator per node with SUBS
+# NODES `ssecast serve --redis` nodes, and one `ssecast-bench` generator per node with SUBS
 # subscribers each (a process's open-file limit bounds one generator, so the generators
 # share one clock with --clock-base-unix-us). One generator publishes RATE events per second
 # to its node; every generator times every event it receives. Prints each generator's JSON
@@ -9,7 +9,7 @@
 #
 #   bench/cluster.sh                    # 5 nodes x 19,000 subscribers
 #   NODES=3 SUBS=2000 bench/cluster.sh  # smaller
-#   BIN=path/to/ssecast bench/cluster.sh
+#   BIN=path/to/ssecast BENCH=path/to/ssecast-bench bench/cluster.sh
 #
 # Installs redis-server, jq and curl from Debian when they are missing.
 set -euo pipefail
@@ -23,11 +23,12 @@ window=${WINDOW:-20}
 # Generators connect at the same time on a shared machine: gently.
 connect_rate=${CONNECT_RATE:-1000}
 apt_install redis-server jq curl
-if [ -z "${BIN:-}" ]; then
-  log "building ssecast (release)"
-  cargo build --release -p ssecast-server --quiet
-  BIN=target/release/ssecast
+if [ -z "${BIN:-}" ] || [ -z "${BENCH:-}" ]; then
+  log "building ssecast and ssecast-bench (release)"
+  cargo build --release -p ssecast-server -p ssecast-bench --quiet
 fi
+BIN=${BIN:-target/release/ssecast}
+BENCH=${BENCH:-target/release/ssecast-bench}
 
 work=$(mktemp -d)
 pids=()
@@ -66,10 +67,10 @@ log "redis on $redis_port; nodes: ${urls[*]}"
 base=$(($(date +%s%6N) - 1000000))
 connect=$((subs / connect_rate + 15))
 gens=()
-generator() { # generator I ARGS...: one `ssecast bench` on node I
+generator() { # generator I ARGS...: one `ssecast-bench` on node I
   local i=$1 url=${urls[$(($1 - 1))]}
   shift
-  "$BIN" bench --url "$url/events?topic=bench" --publish-url "$url/publish?topic=bench" \
+  "$BENCH" --url "$url/events?topic=bench" --publish-url "$url/publish?topic=bench" \
     --subscribers "$subs" --connect-rate "$connect_rate" --clock-base-unix-us "$base" \
     --drain 5s --json --label "node$i" \
     "$@" >"$work/gen$i.json" 2>"$work/gen$i.err" &

@@ -64,6 +64,11 @@ impl From<EventRef<'_>> for MessageEvent {
 
 /// Limits that keep a decoder's memory bounded.
 ///
+/// Browsers have none, so the defaults are generous: 16 MiB for a line and 16 MiB for an
+/// event's data, enough for any event a real stream sends (ssecast's own server accepts
+/// publishes of 1 MiB by default), while a decoder fed a stream that never ends a line or
+/// an event holds at most about 32 MiB (the line being read, plus the event's data).
+///
 /// ```
 /// use ssecast::{DecodeError, Decoder, Limits};
 /// let mut decoder = Decoder::with_limits(Limits { max_line: 16, max_event: 1024 });
@@ -85,8 +90,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_line: 1 << 20,
-            max_event: 8 << 20,
+            max_line: 16 << 20,
+            max_event: 16 << 20,
         }
     }
 }

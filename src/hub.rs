@@ -1021,6 +1021,33 @@ impl Hub {
             })
         });
     }
+
+    /// The `seq` of every event the hub retains for replay, over all topics, sorted: what a
+    /// log of the history must keep so that replaying it rebuilds this history. Everything
+    /// else has been let go (by the history bounds, or with its topic). Costs one pass over
+    /// the retained events and a sort.
+    ///
+    /// ```
+    /// use ssecast::{Event, Hub, HubConfig, Millis, Topic};
+    ///
+    /// let mut hub = Hub::new(HubConfig { history_events: 2, ..HubConfig::default() });
+    /// let (a, b) = (Topic::new("a").unwrap(), Topic::new("b").unwrap());
+    /// for (topic, at) in [(&a, 0), (&b, 1), (&a, 2), (&a, 3), (&b, 4)] {
+    ///     hub.publish(topic, Event::new("x"), Millis(at));
+    /// }
+    /// // Topic a let its first event (seq 1) go; b keeps both of its own.
+    /// assert_eq!(hub.retained_seqs(), [2, 3, 4, 5]);
+    /// ```
+    pub fn retained_seqs(&self) -> Vec<u64> {
+        let mut seqs: Vec<u64> = self
+            .topics
+            .iter()
+            .flatten()
+            .flat_map(|topic| topic.history.iter().map(|r| r.seq))
+            .collect();
+        seqs.sort_unstable();
+        seqs
+    }
 }
 
 /// `text` as a number if it is the canonical decimal form of one (what the hub writes).

@@ -417,9 +417,54 @@ fn limits_default() {
     assert_eq!(
         Limits::default(),
         Limits {
-            max_line: 1 << 20,
-            max_event: 8 << 20
+            max_line: 16 << 20,
+            max_event: 16 << 20
         }
+    );
+}
+
+/// The default limits at their edge, with the input whole and in 64 KiB chunks (splitting
+/// 16 MiB at every offset would take hours): `line` is refused one byte past it.
+fn check_default_edge(input: &[u8], data: &[usize], error: Option<DecodeError>) {
+    for chunks in [vec![input], input.chunks(64 << 10).collect()] {
+        let out = run(Limits::default(), chunks);
+        let sizes: Vec<usize> = out.events.iter().map(|e| e.data.len()).collect();
+        assert_eq!((sizes.as_slice(), out.error), (data, error));
+    }
+}
+
+#[test]
+fn default_limits_at_their_edge() {
+    let max = Limits::default().max_line;
+    assert_eq!(Limits::default().max_event, max);
+    let line = |prefix: &str, value: usize| {
+        let mut bytes = prefix.as_bytes().to_vec();
+        bytes.resize(prefix.len() + value, b'x');
+        bytes.extend_from_slice(b"\n\n");
+        bytes
+    };
+    // What browsers take: 1 MiB of data on one line, with its field name.
+    check_default_edge(&line("data: ", 1 << 20), &[1 << 20], None);
+    // A data line of exactly the limit (field name included) is taken; a byte more is not.
+    check_default_edge(&line("data:", max - 5), &[max - 5], None);
+    check_default_edge(&line("data: ", max - 6), &[max - 6], None);
+    let too_long = Some(DecodeError::LineTooLong { max });
+    check_default_edge(&line("data:", max - 4), &[], too_long);
+    check_default_edge(&line("data: ", max - 5), &[], too_long);
+    // The event limit: data of exactly the limit over two lines (joined by LF), and one byte
+    // more.
+    let two = |first: usize, second: usize| {
+        let mut bytes = line("data:", first);
+        bytes.pop();
+        bytes.extend_from_slice(&line("data:", second));
+        bytes
+    };
+    let half = (max - 1) / 2;
+    check_default_edge(&two(half, max - 1 - half), &[max], None);
+    check_default_edge(
+        &two(half, max - half),
+        &[],
+        Some(DecodeError::EventTooLarge { max }),
     );
 }
 
@@ -450,10 +495,13 @@ fn feed_recovers_after_an_error() {
 
 #[test]
 fn over_long_line_in_many_chunks_is_bounded() {
-    // 2 MiB with no line ending, in 64 KiB chunks, against the default 1 MiB line limit.
+    // Twice the default line limit with no line ending, in 64 KiB chunks.
     let mut decoder = Decoder::new();
     let chunk = vec![b'a'; 64 << 10];
-    let errors = (0..32).filter(|_| decoder.feed(&chunk).is_err()).count();
+    let chunks = 2 * Limits::default().max_line / chunk.len();
+    let errors = (0..chunks)
+        .filter(|_| decoder.feed(&chunk).is_err())
+        .count();
     assert_eq!(errors, 1);
     decoder.feed(b"\n\ndata: after\n\n").unwrap();
     assert_eq!(decoder.next_event().unwrap().data, "after");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use ssecast::{HubConfig, Millis, Overflow};
+use ssecast::{HubConfig, Limits, Millis, Overflow};
 
 /// `ssecast`: a Server-Sent Events broadcaster, and client tools that speak the same stream.
 #[derive(Debug, Parser)]
@@ -21,18 +21,18 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once at start: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the SSE server (the default).
     Serve(ServeArgs),
     /// Read an SSE byte stream on stdin and print one JSON line per event.
-    Decode,
+    Decode(DecodeArgs),
     /// Subscribe to an SSE endpoint and print events as they arrive, reconnecting with
     /// Last-Event-ID.
     Listen(ListenArgs),
     /// Publish one event to a server and print its id.
     Publish(PublishArgs),
-    /// Load-test an SSE server on loopback: subscribers, publish rate, latency, CPU, memory.
-    Bench(crate::bench::BenchArgs),
 }
 
 /// Flags of `ssecast serve`.
@@ -243,11 +243,46 @@ impl ServeArgs {
     }
 }
 
+/// The decoder's limits, flags of `ssecast decode` and `ssecast listen`. A line or an event
+/// over its limit is skipped (with a warning on stderr), the rest of the stream is decoded.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LimitArgs {
+    /// The longest line accepted, in bytes, its field name included.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_line,
+          value_parser = parse_byte_count)]
+    pub max_line: usize,
+    /// The most data one event may hold, in bytes (its lines joined by LF).
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_event,
+          value_parser = parse_byte_count)]
+    pub max_event: usize,
+}
+
+impl LimitArgs {
+    /// The limits these flags describe.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_line: self.max_line,
+            max_event: self.max_event,
+        }
+    }
+}
+
+/// Flags of `ssecast decode`.
+#[derive(Debug, Clone, Args)]
+pub struct DecodeArgs {
+    /// The decoder's limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
 /// Flags of `ssecast listen`.
 #[derive(Debug, Clone, Args)]
 pub struct ListenArgs {
     /// The stream to subscribe to, e.g. `http://127.0.0.1:8080/events?topic=news`.
     pub url: String,
+    /// The decoder's limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Print one JSON object per event (as `ssecast decode` does) instead of a readable form.
     #[arg(long)]
     pub json: bool,
@@ -297,6 +332,15 @@ fn parse_redis_url(s: &str) -> Result<String, String> {
     redis::Client::open(s)
         .map(|_| s.to_owned())
         .map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// A number of bytes, at least 1.
+fn parse_byte_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?}: expected a number of bytes")),
+    }
 }
 
 fn parse_overflow(s: &str) -> Result<Overflow, String> {

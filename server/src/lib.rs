@@ -9,7 +9,6 @@
 
 mod app;
 mod auth;
-pub mod bench;
 mod config;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -18,7 +17,9 @@ mod log;
 mod routes;
 mod tools;
 
-pub use config::{parse_duration, Cli, Command, ListenArgs, PublishArgs, Secret, ServeArgs};
+pub use config::{
+    parse_duration, Cli, Command, DecodeArgs, LimitArgs, ListenArgs, PublishArgs, Secret, ServeArgs,
+};
 pub use tools::{decode_stdin, listen, publish};
 
 /// Runs the server until SIGINT or SIGTERM. `on_listening` gets the bound address once the

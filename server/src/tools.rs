@@ -8,7 +8,7 @@ use async_io::Timer;
 use futures_lite::io::AsyncReadExt as _;
 use ssecast::{Decoder, MessageEvent};
 
-use crate::config::{ListenArgs, PublishArgs, Secret};
+use crate::config::{DecodeArgs, ListenArgs, PublishArgs, Secret};
 use crate::http::client::{self, Target};
 
 /// The reconnection time before a stream sets one (the spec leaves it to the client).
@@ -45,10 +45,11 @@ fn write_readable(out: &mut impl Write, event: &MessageEvent) -> io::Result<()> 
     Ok(())
 }
 
-/// `ssecast decode`: feeds stdin to the decoder as bytes arrive and prints one JSON line per
-/// dispatched event; at end of input, `{"retry": N}` if the stream set a reconnection time.
-pub fn decode_stdin() -> io::Result<()> {
-    let mut decoder = Decoder::new();
+/// `ssecast decode`: feeds stdin to the decoder (with `args`' limits) as bytes arrive and
+/// prints one JSON line per dispatched event; at end of input, `{"retry": N}` if the stream
+/// set a reconnection time.
+pub fn decode_stdin(args: &DecodeArgs) -> io::Result<()> {
+    let mut decoder = Decoder::with_limits(args.limits.limits());
     let mut input = io::stdin().lock();
     let mut out = io::stdout().lock();
     let mut buf = vec![0u8; 64 * 1024];
@@ -91,7 +92,7 @@ pub fn listen(args: &ListenArgs) -> io::Result<()> {
     let target = Target::parse(&args.url, args.ca.as_deref())?;
     let token = args.token.as_ref().map(Secret::expose);
     smol::block_on(async {
-        let mut decoder = Decoder::new();
+        let mut decoder = Decoder::with_limits(args.limits.limits());
         let mut failures: u32 = 0;
         // Ends at a 204, a refusal, or --max-retries; otherwise runs until interrupted, one
         // attempt per reconnection delay.

@@ -7,7 +7,6 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
 
 use common::{bin, Server, Sse, WAIT};
 
@@ -43,6 +42,20 @@ impl Tool {
         self.lines
             .recv_timeout(WAIT)
             .expect("a line within the wait bound")
+    }
+
+    /// The lines left once the tool's stdout closed (waits for it, bounded).
+    fn rest(&self) -> Vec<String> {
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut rest = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => rest.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return rest,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("stdout still open: {rest:?}"),
+            }
+        }
     }
 }
 
@@ -93,8 +106,9 @@ fn decode_prints_each_event_as_its_bytes_arrive() {
     assert_eq!(tool.line(), r#"{"retry": 2500}"#);
     let status = tool.child.wait().unwrap();
     assert!(status.success());
-    assert!(
-        tool.lines.recv_timeout(Duration::from_millis(200)).is_err(),
+    assert_eq!(
+        tool.rest(),
+        Vec::<String>::new(),
         "nothing after the retry line"
     );
 }
@@ -110,7 +124,117 @@ fn decode_without_retry_prints_no_retry_line() {
         r#"{"type": "message", "data": "x", "last_event_id": ""}"#
     );
     assert!(tool.child.wait().unwrap().success());
-    assert!(tool.lines.recv_timeout(Duration::from_millis(200)).is_err());
+    assert_eq!(tool.rest(), Vec::<String>::new());
+}
+
+/// `ssecast decode ARGS` on `input`: its stdout lines, its stderr, whether it succeeded.
+fn decode(args: &[&str], input: &[u8]) -> (Vec<String>, String, bool) {
+    let mut child = Command::new(bin())
+        .arg("decode")
+        .args(args)
+        .env("SSECAST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // Written from a thread: the tool's output must be read meanwhile.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
+fn data_of(line: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    v["data"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn decode_limits_are_flags() {
+    // The default takes what browsers take: 1 MiB of data on one line, with its field name.
+    let big = format!("data: {}\n\ndata: next\n\n", "x".repeat(1 << 20));
+    let (lines, stderr, ok) = decode(&[], big.as_bytes());
+    assert!(ok, "{stderr}");
+    let data: Vec<usize> = lines.iter().map(|l| data_of(l).len()).collect();
+    assert_eq!(data, [1 << 20, 4], "{stderr}");
+
+    // A line of --max-line bytes (field name included) is taken, one more is skipped with
+    // its event and a warning, and the rest is decoded.
+    let input = b"data: 1234\n\ndata: 12345\n\ndata: ok\n\n";
+    let (lines, stderr, ok) = decode(&["--max-line", "10"], input);
+    assert!(ok);
+    let data: Vec<String> = lines.iter().map(|l| data_of(l)).collect();
+    assert_eq!(data, ["1234", "ok"]);
+    assert!(
+        stderr.contains("line longer than 10 bytes; skipped"),
+        "{stderr}"
+    );
+    // The same with --max-event: data of 4 bytes is taken, 5 are not.
+    let input = b"data: 12\ndata: 1\n\ndata: 12345\n\ndata: ok\n\n";
+    let (lines, stderr, ok) = decode(&["--max-event", "4"], input);
+    assert!(ok);
+    let data: Vec<String> = lines.iter().map(|l| data_of(l)).collect();
+    assert_eq!(data, ["12\n1", "ok"]);
+    assert!(
+        stderr.contains("event larger than 4 bytes; skipped"),
+        "{stderr}"
+    );
+    // Nonsense is refused before anything is read.
+    for bad in [["--max-line", "0"], ["--max-event", "many"]] {
+        let (lines, stderr, ok) = decode(&bad, b"data: x\n\n");
+        assert!(!ok && lines.is_empty(), "{bad:?}: {stderr}");
+        assert!(stderr.contains(bad[0]), "{bad:?}: {stderr}");
+    }
+}
+
+#[test]
+fn listen_takes_the_same_limits() {
+    let server = Server::start(&[]);
+    let url = server.url("/events");
+    let default = Tool::spawn(&["listen", "--json", &url], Stdio::null());
+    let small = Tool::spawn(
+        &[
+            "listen",
+            "--json",
+            "--max-line",
+            "64",
+            "--max-event",
+            "1000",
+            &url,
+        ],
+        Stdio::null(),
+    );
+    assert!(server.wait_metric("ssecast_subscribers", 2, WAIT));
+    // The largest publish the server takes (--max-body, 1 MiB): one data line of 1 MiB.
+    let big = "y".repeat(1 << 20);
+    let reply = common::post(server.port, "/publish", "text/plain", big.as_bytes(), &[]);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    server.publish(&"z".repeat(100));
+    // Short lines, 1,019 bytes of data in all.
+    let many = vec!["w".repeat(50); 20].join("\n");
+    server.publish(&many);
+    server.publish("last");
+    assert_eq!(data_of(&default.line()), big);
+    assert_eq!(data_of(&default.line()).len(), 100);
+    assert_eq!(data_of(&default.line()), many);
+    assert_eq!(data_of(&default.line()), "last");
+    // Over --max-line (the first two) and --max-event (the third): skipped, and the
+    // listener goes on.
+    assert_eq!(data_of(&small.line()), "last");
 }
 
 #[test]

@@ -43,9 +43,11 @@ export interface SseEventInit {
   retry?: number;
 }
 
-/** Limits that keep a decoder's memory bounded, in bytes. */
+/** Limits that keep a decoder's memory bounded, in bytes (positive integers). */
 export interface DecoderLimits {
+  /** The longest line, its field name included (default 16 MiB, 16777216). */
   maxLine?: number;
+  /** The most data one event may hold, its lines joined by LF (default 16 MiB). */
   maxEvent?: number;
 }
 "#;
@@ -79,7 +81,9 @@ pub struct Decoder {
 
 #[wasm_bindgen]
 impl Decoder {
-    /// A decoder with the core's default limits, or with `{maxLine, maxEvent}` in bytes.
+    /// A decoder with the core's default limits (16 MiB for a line, field name included, and
+    /// 16 MiB for an event's data), or with `{maxLine, maxEvent}` in bytes; a missing field
+    /// keeps its default, and anything but a positive integer is a `TypeError`.
     #[wasm_bindgen(constructor)]
     pub fn new(limits: Option<DecoderLimits>) -> Result<Decoder, JsValue> {
         let mut chosen = ssecast::Limits::default();

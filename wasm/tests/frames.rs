@@ -279,6 +279,92 @@ fn limits_discard_the_event_and_keep_the_rest() {
     }
 }
 
+/// `prefix` followed by `value` bytes of data and a blank line.
+fn data_line(prefix: &str, value: usize) -> Vec<u8> {
+    let mut bytes = prefix.as_bytes().to_vec();
+    bytes.resize(prefix.len() + value, b'x');
+    bytes.extend_from_slice(b"\n\n");
+    bytes
+}
+
+/// The data lengths of the events `input` gives, fed in 64 KiB chunks, and the first error.
+fn sizes(d: &mut Decoder, input: &[u8]) -> (Vec<usize>, Option<String>) {
+    let mut sizes = Vec::new();
+    let mut first = None;
+    for chunk in input.chunks(64 << 10) {
+        let events = match d.feed(chunk) {
+            Ok(events) => events,
+            Err(error) => {
+                first.get_or_insert(message(&error));
+                Reflect::get(&error, &"events".into())
+                    .unwrap()
+                    .unchecked_into()
+            }
+        };
+        sizes.extend(seen(events).into_iter().map(|(_, data, _)| data.len()));
+    }
+    (sizes, first)
+}
+
+#[wasm_bindgen_test]
+fn the_default_limits_at_their_edge() {
+    // 16 MiB for a line, field name included, and for an event's data.
+    let max = 16 << 20;
+    let fresh = || Decoder::new(None).unwrap();
+    // What browsers take: 1 MiB of data on one line, with its field name.
+    assert_eq!(
+        sizes(&mut fresh(), &data_line("data: ", 1 << 20)),
+        (vec![1 << 20], None)
+    );
+    assert_eq!(
+        sizes(&mut fresh(), &data_line("data:", max - 5)),
+        (vec![max - 5], None)
+    );
+    assert_eq!(
+        sizes(&mut fresh(), &data_line("data:", max - 4)),
+        (vec![], Some(format!("line longer than {max} bytes")))
+    );
+    // An empty options object is the defaults too.
+    let mut d = Decoder::new(limits("{}")).unwrap();
+    assert_eq!(
+        sizes(&mut d, &data_line("data: ", max - 6)),
+        (vec![max - 6], None)
+    );
+}
+
+#[wasm_bindgen_test]
+fn chosen_limits_at_their_edge() {
+    // maxLine counts the field name: "data: " and 10 bytes is a line of 16.
+    let mut d = Decoder::new(limits(r#"{"maxLine": 16}"#)).unwrap();
+    assert_eq!(sizes(&mut d, &data_line("data: ", 10)), (vec![10], None));
+    assert_eq!(
+        sizes(&mut d, &data_line("data: ", 11)),
+        (vec![], Some("line longer than 16 bytes".to_owned()))
+    );
+    // maxEvent counts the data as dispatched, lines joined by LF: 3 + 1 + 4 is 8.
+    let mut d = Decoder::new(limits(r#"{"maxEvent": 8}"#)).unwrap();
+    assert_eq!(
+        feed(&mut d, b"data: 123\ndata: 4567\n\n"),
+        expected(&[msg("123\n4567")])
+    );
+    let error = d.feed(b"data: 123\ndata: 45678\n\n").unwrap_err();
+    assert_eq!(message(&error), "event larger than 8 bytes");
+    // Both at once, and large numbers.
+    let mut d = Decoder::new(limits(r#"{"maxLine": 12, "maxEvent": 3}"#)).unwrap();
+    assert_eq!(sizes(&mut d, &data_line("data: ", 3)), (vec![3], None));
+    assert_eq!(
+        sizes(&mut d, &data_line("data: ", 4)),
+        (vec![], Some("event larger than 3 bytes".to_owned()))
+    );
+    assert!(Decoder::new(limits(r#"{"maxLine": 9007199254740991}"#)).is_ok());
+    // reset() keeps the limits.
+    d.reset();
+    assert_eq!(
+        sizes(&mut d, &data_line("data: ", 7)),
+        (vec![], Some("line longer than 12 bytes".to_owned()))
+    );
+}
+
 fn init(json: &str) -> SseEventInit {
     JSON::parse(json).unwrap().unchecked_into()
 }

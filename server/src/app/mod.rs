@@ -19,7 +19,7 @@ use async_io::Async;
 use ssecast::{Event, EventId, Hub, Millis, SubscribeError, Subscribed, SubscriberId, Topic};
 
 use crate::config::{ServeArgs, Www};
-use crate::log::{ClusterError, HubAccess, Log, StoreError};
+use crate::log::{ClusterError, HubAccess, Log, Store, StoreError};
 pub(crate) use feed::{EndCause, Feed, Polled};
 use state::{Slot, State};
 
@@ -206,9 +206,9 @@ impl App {
             Log::Memory => Ok(self.publish_now(topic, event)),
             Log::Disk(store) => {
                 let record = event.clone();
-                let (id, ticket) = self.publish_now_logged(topic, event, |seq| {
-                    // Under the hub lock, so the log is in id order.
-                    store.append(topic, seq, &record)
+                // Under the hub lock, so the log is in id order.
+                let (id, ticket) = self.publish_now_logged(topic, event, |hub, seq| {
+                    append(store, hub, topic, seq, &record)
                 });
                 store.durable(ticket).await.map_err(PublishError::Store)?;
                 Ok(id)
@@ -221,23 +221,27 @@ impl App {
         match &self.log {
             Log::Disk(store) => {
                 let record = event.clone();
-                self.publish_now_logged(topic, event, |seq| store.append(topic, seq, &record))
-                    .0
+                self.publish_now_logged(topic, event, |hub, seq| {
+                    append(store, hub, topic, seq, &record)
+                })
+                .0
             }
-            _ => self.publish_now_logged(topic, event, |_| ()).0,
+            _ => self.publish_now_logged(topic, event, |_, _| ()).0,
         }
     }
 
+    /// Publishes, then calls `log` with the hub and the event's `seq` under the same lock.
     fn publish_now_logged<T>(
         &self,
         topic: &Topic,
         event: Event,
-        log: impl FnOnce(u64) -> T,
+        log: impl FnOnce(&Hub, u64) -> T,
     ) -> (EventId, T) {
         let now = self.now();
         let mut state = self.lock();
         let id = state.hub.publish(topic, event, now);
-        let logged = log(state.hub.topic_last_seq(topic).unwrap_or(0));
+        let seq = state.hub.topic_last_seq(topic).unwrap_or(0);
+        let logged = log(&state.hub, seq);
         self.finish(state);
         (id, logged)
     }
@@ -360,6 +364,17 @@ impl App {
     pub(crate) fn stats(&self) -> ssecast::Stats {
         self.lock().hub.stats()
     }
+}
+
+/// Appends event `seq` to the on-disk log (under the hub lock); when the log has grown
+/// enough, hands the store what the hub retains, to compact to. Returns the ticket to wait
+/// for.
+fn append(store: &Store, hub: &Hub, topic: &Topic, seq: u64, event: &Event) -> u64 {
+    let appended = store.append(topic, seq, event);
+    if appended.compact {
+        store.compact(hub.retained_seqs(), seq);
+    }
+    appended.ticket
 }
 
 impl HubAccess for App {

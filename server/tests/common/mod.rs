@@ -7,7 +7,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ssecast::{Decoder, MessageEvent};
@@ -39,6 +40,29 @@ impl Server {
 
     /// Like [`Server::start_on`], with extra environment variables.
     pub fn start_with(addr: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        Server::spawn(addr, args, envs, Stdio::inherit())
+    }
+
+    /// Like [`Server::start`], and what it writes to stderr (its log) is collected in the
+    /// returned [`Log`] (and copied to this process's stderr).
+    pub fn start_logged(args: &[&str]) -> (Server, Log) {
+        let mut server = Server::spawn("127.0.0.1:0", args, &[], Stdio::piped());
+        let log = Log::default();
+        let stderr = server.child.stderr.take().expect("stderr");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let mut text = sink.text.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+            sink.closed.store(true, Ordering::SeqCst);
+        });
+        (server, log)
+    }
+
+    fn spawn(addr: &str, args: &[&str], envs: &[(&str, &str)], stderr: Stdio) -> Server {
         let mut child = Command::new(bin())
             .envs(envs.iter().copied())
             .args(["serve", "--addr", addr])
@@ -53,7 +77,7 @@ impl Server {
             .env("SSECAST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn ssecast");
         let stdout = child.stdout.take().expect("stdout");
@@ -157,6 +181,33 @@ impl Drop for Server {
         if !std::thread::panicking() {
             assert!(extra.is_empty(), "unexpected stdout lines: {extra:?}");
         }
+    }
+}
+
+/// What a server started with [`Server::start_logged`] wrote to stderr.
+#[derive(Debug, Clone, Default)]
+pub struct Log {
+    text: Arc<Mutex<String>>,
+    closed: Arc<AtomicBool>,
+}
+
+impl Log {
+    /// Waits (bounded) until the log holds `needle`, and returns it.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let found = wait_until(WAIT, || self.text.lock().unwrap().contains(needle));
+        let text = self.text.lock().unwrap().clone();
+        assert!(found, "no {needle:?} in the log: {text}");
+        text
+    }
+
+    /// Everything the server wrote, once it has exited (waits, bounded, for its stderr to
+    /// close).
+    pub fn all(&self) -> String {
+        assert!(
+            wait_until(WAIT, || self.closed.load(Ordering::SeqCst)),
+            "stderr still open"
+        );
+        self.text.lock().unwrap().clone()
     }
 }
 

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-use super::publisher::Published;
-use super::tally::Totals;
+use crate::publisher::Published;
+use crate::tally::Totals;
 
 /// Everything measured, plus what the run was asked to do.
 #[derive(Debug)]

@@ -3,14 +3,6 @@
 
 use std::fmt;
 
-/// The value of the response header `name` (any case), lowercased, if present.
-pub(super) fn header_value(headers: &[httparse::Header<'_>], name: &str) -> Option<String> {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| String::from_utf8_lossy(h.value).to_ascii_lowercase())
-}
-
 /// Where the decoder stands inside the chunked framing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -63,13 +55,14 @@ impl Default for Chunked {
 }
 
 impl Chunked {
-    /// Hands each piece of payload in `input` to `payload`, in order. Trailers are skipped;
-    /// bytes after the end of the body are ignored.
+    /// Hands each piece of payload in `input` to `payload`, in order, and returns how many
+    /// bytes of `input` belong to the body: all of them until it ends, then up to its end
+    /// (what follows is the next response on the connection). Trailers are skipped.
     pub(crate) fn feed(
         &mut self,
         input: &[u8],
         mut payload: impl FnMut(&[u8]),
-    ) -> Result<(), ChunkError> {
+    ) -> Result<usize, ChunkError> {
         let mut pos = 0;
         while pos < input.len() {
             let byte = input[pos];
@@ -133,11 +126,11 @@ impl Chunked {
                     b'\n' => State::Done,
                     _ => return Err(ChunkError),
                 },
-                State::Done => return Ok(()),
+                State::Done => return Ok(pos),
             };
             pos += 1;
         }
-        Ok(())
+        Ok(pos)
     }
 
     /// The last chunk has been read.
@@ -157,7 +150,8 @@ mod tests {
             let mut out = Vec::new();
             let mut result = Ok(());
             for piece in input.chunks(step) {
-                result = result.and_then(|()| chunked.feed(piece, |p| out.extend_from_slice(p)));
+                result = result
+                    .and_then(|()| chunked.feed(piece, |p| out.extend_from_slice(p)).map(drop));
             }
             match expected {
                 Some(expected) => {
@@ -186,6 +180,19 @@ mod tests {
         check(b"3\r\nabcX", None);
         check(b"3\rX", None);
         check(b"1000000000000000\r\n", None);
+    }
+
+    #[test]
+    fn consumed() {
+        let body = b"2\r\nab\r\n0\r\n\r\n";
+        let next = b"HTTP/1.1 200 OK\r\n";
+        let input = [&body[..], next].concat();
+        assert_eq!(Chunked::default().feed(&input, |_| {}), Ok(body.len()));
+        assert_eq!(Chunked::default().feed(&body[..4], |_| {}), Ok(4));
+        let mut split = Chunked::default();
+        assert_eq!(split.feed(&input[..9], |_| {}), Ok(9));
+        assert_eq!(split.feed(&input[9..], |_| {}), Ok(body.len() - 9));
+        assert!(split.is_done());
     }
 
     #[test]

@@ -17,8 +17,10 @@ use polling::{Event, PollMode, Poller};
 use socket2::{Domain, Socket, Type};
 use ssecast::Decoder;
 
-use super::chunked::{header_value, Chunked};
-use super::tally::Tally;
+use crate::chunked::Chunked;
+use crate::response::header_value;
+use crate::tally::Tally;
+use crate::target::Target;
 
 /// The read buffer every subscriber shares: large, so a subscriber with many events queued
 /// takes them all in one read.
@@ -40,6 +42,15 @@ pub(crate) struct Plan {
     pub(crate) sources: u8,
     /// Pause between rounds of reads (zero: none).
     pub(crate) pause: Duration,
+}
+
+/// The GET request of a subscriber to `target`.
+pub(crate) fn request(target: &Target) -> Vec<u8> {
+    format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
+        target.path, target.addr
+    )
+    .into_bytes()
 }
 
 /// Why a subscriber did not connect, or stopped.
@@ -258,6 +269,68 @@ impl Subscribers {
             Stage::Body(_) => tally.ended(index, &failure),
             Stage::Connecting { .. } | Stage::Head { .. } => tally.failed(index, &failure),
         }
+    }
+}
+
+/// The subscribers and their record, driven round by round.
+pub(crate) struct Run<'a> {
+    pub(crate) subs: &'a mut Subscribers,
+    pub(crate) tally: &'a mut Tally,
+}
+
+impl Run<'_> {
+    /// One round of reads, waiting no later than `deadline` (and at most 10 ms).
+    pub(crate) fn round(&mut self, deadline: Instant) -> Result<(), String> {
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(10));
+        self.subs
+            .round(wait, self.tally)
+            .map_err(|e| format!("cannot poll: {e}"))
+    }
+
+    /// Starts `n` subscribers at `rate` per second and serves them until all are connected
+    /// or failed, or `budget` has passed (each subscriber's own timeout bounds this phase).
+    /// Returns the seconds from the first connect attempt to the last subscriber connected.
+    pub(crate) fn connect_all(
+        &mut self,
+        n: usize,
+        rate: f64,
+        budget: Duration,
+    ) -> Result<f64, String> {
+        let connect_start = Instant::now();
+        let due = |index: usize| connect_start + Duration::from_secs_f64(index as f64 / rate);
+        let connect_deadline = connect_start + budget;
+        loop {
+            let now = Instant::now();
+            while self.subs.started() < n && due(self.subs.started()) <= now {
+                self.subs.start_next(self.tally);
+            }
+            if self.tally.settled() >= n || now >= connect_deadline {
+                break;
+            }
+            let next = if self.subs.started() < n {
+                due(self.subs.started())
+            } else {
+                connect_deadline
+            };
+            self.round(next)?;
+        }
+        Ok(self.tally.last_connected().map_or(0.0, |at| {
+            at.saturating_duration_since(connect_start).as_secs_f64()
+        }))
+    }
+
+    /// Rounds until `deadline` or until `done` says so.
+    pub(crate) fn until(
+        &mut self,
+        deadline: Instant,
+        mut done: impl FnMut(&Tally) -> bool,
+    ) -> Result<(), String> {
+        while Instant::now() < deadline && !done(self.tally) {
+            self.round(deadline)?;
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 
-use super::subscriber::Failure;
+use crate::subscriber::Failure;
 
 /// Where a subscriber stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,8 @@ struct Subscriber {
     measured: bool,
     /// Highest sequence number seen.
     last_seq: Option<u64>,
+    /// Events received in all.
+    received: u64,
     /// Events received while the window was open.
     received_in_window: u64,
     /// Events sent while the window was open, received whenever.
@@ -96,6 +98,7 @@ impl Tally {
             status: Status::Connecting,
             measured: false,
             last_seq: None,
+            received: 0,
             received_in_window: 0,
             sent_in_window: 0,
         };
@@ -166,6 +169,11 @@ impl Tally {
         self.settled
     }
 
+    /// The first reason (in label order) a subscriber failed or ended, or "".
+    pub(crate) fn first_failure(&self) -> String {
+        self.failures.keys().next().cloned().unwrap_or_default()
+    }
+
     /// When the last subscriber connected.
     pub(crate) fn last_connected(&self) -> Option<Instant> {
         self.last_connected
@@ -179,11 +187,49 @@ impl Tally {
             .all(|s| s.last_seq.is_some_and(|last| last >= seq))
     }
 
+    /// Every measured subscriber still connected has received at least `n` events in all.
+    pub(crate) fn all_received(&self, n: u64) -> bool {
+        self.subscribers
+            .iter()
+            .filter(|s| s.measured && s.status == Status::Connected)
+            .all(|s| s.received >= n)
+    }
+
+    /// The delivery check of a publish run: every measured subscriber should have received
+    /// exactly the `acked` events the server acknowledged, no fewer (a loss) and no more (an
+    /// event published without an acknowledgement, or twice).
+    pub(crate) fn deliveries(&self, acked: u64) -> Deliveries {
+        let mut d = Deliveries {
+            subscribers: 0,
+            expected: 0,
+            received: 0,
+            shortfall: 0,
+            extra: 0,
+            min: if self.subscribers.iter().any(|s| s.measured) {
+                u64::MAX
+            } else {
+                0
+            },
+            max: 0,
+        };
+        for sub in self.subscribers.iter().filter(|s| s.measured) {
+            d.subscribers += 1;
+            d.expected += acked;
+            d.received += sub.received;
+            d.shortfall += acked.saturating_sub(sub.received);
+            d.extra += sub.received.saturating_sub(acked);
+            d.min = d.min.min(sub.received);
+            d.max = d.max.max(sub.received);
+        }
+        d
+    }
+
     /// Records one event with data `data` received at `now` (µs since base).
     pub(crate) fn event(&mut self, index: usize, data: &str, now: u64) {
         self.received += 1;
         let window = self.window;
         let sub = &mut self.subscribers[index];
+        sub.received += 1;
         if window.is_some_and(|w| w.contains(now)) {
             self.received_in_window += 1;
             sub.received_in_window += 1;
@@ -240,6 +286,24 @@ impl Tally {
     }
 }
 
+/// Acknowledged publishes against what the subscribers received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Deliveries {
+    /// Subscribers measured: connected when publishing started.
+    pub(crate) subscribers: usize,
+    /// Acknowledged events times measured subscribers.
+    pub(crate) expected: u64,
+    /// Events the measured subscribers received.
+    pub(crate) received: u64,
+    /// Events a subscriber did not get, summed over subscribers.
+    pub(crate) shortfall: u64,
+    /// Events a subscriber got beyond the acknowledged ones, summed over subscribers.
+    pub(crate) extra: u64,
+    /// Fewest and most events one measured subscriber received.
+    pub(crate) min: u64,
+    pub(crate) max: u64,
+}
+
 /// µs from `base` to `at`.
 pub(crate) fn micros_since(base: Instant, at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(base).as_micros()).unwrap_or(u64::MAX)
@@ -289,5 +353,33 @@ mod tests {
         assert_eq!(tally.latency.max(), 60);
         assert!(tally.all_reached(1));
         assert!(!tally.all_reached(3));
+        assert!(tally.all_received(2));
+        assert!(!tally.all_received(3));
+    }
+
+    #[test]
+    fn deliveries() {
+        let mut tally = Tally::new(3, Instant::now());
+        assert_eq!(tally.deliveries(5).subscribers, 0);
+        assert_eq!((tally.deliveries(5).min, tally.deliveries(5).max), (0, 0));
+        tally.connected(0, Instant::now());
+        tally.connected(1, Instant::now());
+        tally.open_window(); // subscriber 2 never connected: not measured
+        for seq in 0..3 {
+            tally.event(0, &format!("{seq} 0"), 1);
+            tally.event(1, &format!("{seq} 0"), 1);
+        }
+        tally.event(1, "3 0", 1);
+        let check = |acked, expected: (u64, u64, u64, u64, u64, u64)| {
+            let d = tally.deliveries(acked);
+            assert_eq!(d.subscribers, 2);
+            let got = (d.expected, d.received, d.shortfall, d.extra, d.min, d.max);
+            assert_eq!(got, expected, "acked {acked}");
+        };
+        check(3, (6, 7, 0, 1, 3, 4));
+        check(4, (8, 7, 1, 0, 3, 4));
+        check(0, (0, 7, 0, 7, 3, 4));
+        assert!(tally.all_received(3));
+        assert!(!tally.all_received(4));
     }
 }

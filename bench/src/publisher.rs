@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::chunked::{header_value, Chunked};
-use super::tally::micros_since;
-use super::target::Target;
+use crate::response;
+use crate::tally::micros_since;
+use crate::target::Target;
 
 /// What to publish, and when.
 #[derive(Debug, Clone)]
@@ -160,60 +160,19 @@ impl Client {
         self.read_response()
     }
 
+    /// Reads until one whole response has arrived (this client never pipelines, so nothing
+    /// follows it) and returns its status.
     fn read_response(&mut self) -> io::Result<u16> {
         self.buf.clear();
-        let (status, head_len, body) = loop {
+        loop {
             self.read_more()?;
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut response = httparse::Response::new(&mut headers);
-            match response.parse(&self.buf) {
-                Ok(httparse::Status::Complete(len)) => {
-                    let status = response.code.unwrap_or(0);
-                    let header = |name: &str| header_value(response.headers, name);
-                    let body = if header("transfer-encoding").is_some_and(|v| v.contains("chunked"))
-                    {
-                        Body::Chunked
-                    } else if let Some(length) = header("content-length") {
-                        Body::Length(length.trim().parse().map_err(|_| bad("content-length"))?)
-                    } else if status == 204 || status == 304 {
-                        Body::Length(0)
-                    } else {
-                        Body::UntilClose
-                    };
-                    break (status, len, body);
-                }
-                Ok(httparse::Status::Partial) if self.buf.len() < 64 * 1024 => {}
-                Ok(httparse::Status::Partial) => return Err(bad("response head too long")),
-                Err(e) => return Err(bad(&e.to_string())),
-            }
-        };
-        match body {
-            Body::Length(length) => {
-                while self.buf.len() < head_len + length {
-                    self.read_more()?;
-                }
-            }
-            Body::Chunked => {
-                let mut chunked = Chunked::default();
-                let mut fed = head_len;
-                loop {
-                    chunked
-                        .feed(&self.buf[fed..], |_| {})
-                        .map_err(|e| bad(&e.to_string()))?;
-                    fed = self.buf.len();
-                    if chunked.is_done() {
-                        break;
-                    }
-                    self.read_more()?;
-                }
-            }
-            Body::UntilClose => {
-                // No keep-alive possible: the caller reconnects for the next POST.
-                while self.read_more().is_ok() {}
-                return Err(bad("response without length"));
+            // No length: the body runs to the close, so the caller reconnects for the next
+            // POST.
+            match response::parse(&self.buf).map_err(|e| bad(&e.to_string()))? {
+                Some(response) => return Ok(response.status),
+                None => continue,
             }
         }
-        Ok(status)
     }
 
     fn read_more(&mut self) -> io::Result<()> {
@@ -225,12 +184,6 @@ impl Client {
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(())
     }
-}
-
-enum Body {
-    Length(usize),
-    Chunked,
-    UntilClose,
 }
 
 fn bad(what: &str) -> io::Error {

@@ -1,24 +1,14 @@
-//! `ssecast bench` against a real `ssecast serve`: every event reaches every subscriber and
-//! the JSON line says so; non-loopback targets and impossible subscriber counts are refused.
+//! The fan-out mode of `ssecast-bench` against a real `ssecast serve` and against its own
+//! floor server: every event reaches every subscriber and the JSON line says so; non-loopback
+//! targets and impossible subscriber counts are refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use common::{bin, Server};
-use serde_json::Value;
-
-fn bench(args: &[&str]) -> Output {
-    Command::new(bin())
-        .arg("bench")
-        .args(args)
-        .env("SSECAST_LOG", "warn")
-        .output()
-        .expect("run ssecast bench")
-}
+use common::{bench, bench_bin, figures, listening_port, Server};
 
 #[test]
 fn every_event_reaches_every_subscriber() {
@@ -60,46 +50,15 @@ fn every_event_reaches_every_subscriber() {
     assert!(n("/server/rss_connected_kib") > 0.0);
 }
 
-/// The JSON line's numbers, by JSON pointer.
-fn figures(out: &Output) -> impl Fn(&str) -> f64 {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = stdout.lines().last().expect("a JSON line").to_owned();
-    let report: Value = serde_json::from_str(&line).expect("the last line is JSON");
-    move |path| {
-        report
-            .pointer(path)
-            .and_then(Value::as_f64)
-            .unwrap_or_else(|| panic!("{path} in {line}"))
-    }
-}
-
 #[test]
 fn the_floor_server_delivers_every_event() {
-    let mut floor = Command::new(bin())
-        .args([
-            "bench",
-            "--serve-floor",
-            "127.0.0.1:0",
-            "--floor-lifetime",
-            "30s",
-        ])
+    let mut floor = Command::new(bench_bin())
+        .args(["--serve-floor", "127.0.0.1:0", "--floor-lifetime", "30s"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the floor server");
-    let mut line = String::new();
-    BufReader::new(floor.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect(&line)
-        .to_owned();
+    let port = listening_port(&mut floor, "http://127.0.0.1:");
+    let base = format!("http://127.0.0.1:{port}");
     let out = bench(&[
         "--url",
         &format!("{base}/events"),

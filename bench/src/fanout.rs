@@ -1,4 +1,5 @@
-//! `ssecast bench`: a load generator for SSE servers on loopback.
+//! The fan-out mode (`ssecast-bench` without a subcommand): subscribers and a publisher at a
+//! fixed rate.
 //!
 //! It opens N subscribers at a bounded connect rate from source addresses 127.0.0.2,
 //! 127.0.0.3, ... (so one destination port is not limited by one source's ephemeral ports),
@@ -12,129 +13,122 @@
 //! to itself); the publisher runs on a second thread so that a busy subscriber loop does not
 //! delay it.
 
-mod chunked;
-mod floor;
-mod procfs;
-mod publisher;
-mod report;
-mod subscriber;
-mod tally;
-mod target;
-
 use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::parse_duration;
-use procfs::{CoreTimes, Pid};
-use publisher::Schedule;
-use report::{Report, ServerFigures};
-use subscriber::{Plan, Subscribers};
-use tally::{micros_since, Tally, Window};
-use target::Target;
+use crate::duration::parse as parse_duration;
+use crate::floor;
+use crate::procfs::{self, Pid, Snapshot};
+use crate::publisher::{self, Schedule};
+use crate::report::{Report, ServerFigures};
+use crate::subscriber::{self, Plan, Run, Subscribers};
+use crate::tally::{micros_since, Tally, Window};
+use crate::target::Target;
 
 /// Open files kept for everything but subscribers (stdio, the poller, the publisher).
 const SPARE_FILES: u64 = 64;
 
-/// Flags of `ssecast bench`.
+/// Flags of the fan-out mode.
 #[derive(Debug, Clone, Args)]
-pub struct BenchArgs {
+pub(crate) struct FanoutArgs {
     /// The SSE stream to subscribe to, on loopback, e.g. `http://127.0.0.1:8080/events`.
     #[arg(long, required_unless_present = "serve_floor")]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
 
     /// Where to POST events [default: `/publish` on the host of `--url`].
     #[arg(long)]
-    pub publish_url: Option<String>,
+    pub(crate) publish_url: Option<String>,
 
     /// Add `topic=<TOPIC>` to the query of both URLs.
     #[arg(long)]
-    pub topic: Option<String>,
+    pub(crate) topic: Option<String>,
 
     /// Subscribers to open.
     #[arg(long, default_value_t = 100)]
-    pub subscribers: usize,
+    pub(crate) subscribers: usize,
 
     /// New connections per second.
     #[arg(long, default_value_t = 2000.0)]
-    pub connect_rate: f64,
+    pub(crate) connect_rate: f64,
 
     /// Limit on one subscriber's connect and response head.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
 
     /// Events published per second (`0`: publish nothing, e.g. to rely on the server's tick).
     #[arg(long, default_value_t = 10.0)]
-    pub rate: f64,
+    pub(crate) rate: f64,
 
     /// Bytes of padding added to each event's data.
     #[arg(long, default_value_t = 0)]
-    pub pad: usize,
+    pub(crate) pad: usize,
 
     /// Publishing before the measuring window opens.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub warmup: Duration,
+    pub(crate) warmup: Duration,
 
     /// The measuring window.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub duration: Duration,
+    pub(crate) duration: Duration,
 
     /// Longest wait after the window for the last events to arrive.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub drain: Duration,
+    pub(crate) drain: Duration,
 
     /// The server's pid, to report its memory per subscriber and CPU per delivery.
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub(crate) server_pid: Option<u32>,
 
     /// The core the server is pinned to, to report its busy fraction (softirq included).
     #[arg(long)]
-    pub server_cpu: Option<usize>,
+    pub(crate) server_cpu: Option<usize>,
 
     /// Pause after each round of reads, so that events gather in the sockets and one read
     /// takes several (less client CPU per event; adds up to this much latency).
     #[arg(long, default_value = "0", value_parser = parse_duration)]
-    pub pause: Duration,
+    pub(crate) pause: Duration,
 
     /// Source addresses to spread subscribers over: 127.0.0.2 and up.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u8).range(1..=250))]
-    pub sources: u8,
+    pub(crate) sources: u8,
 
     /// A name for this run, copied into the JSON line.
     #[arg(long)]
-    pub label: Option<String>,
+    pub(crate) label: Option<String>,
 
     /// Time events from this wall-clock instant (µs since the Unix epoch) instead of this
     /// process's start, so several generators on one machine (one per cluster node, each
     /// under its own open-file limit) can time the same publisher's events. Give every
     /// generator the same value; one publishes, the others run with `--rate 0`.
     #[arg(long, value_name = "MICROS")]
-    pub clock_base_unix_us: Option<u64>,
+    pub(crate) clock_base_unix_us: Option<u64>,
 
     /// Print only the JSON line.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 
     /// Instead of loading a server, be the floor to compare servers with: a bare fan-out
     /// server on this loopback address (one `write()` per subscriber per event, no HTTP
     /// library, no queue). Prints `listening on http://IP:PORT`.
     #[arg(long, value_name = "ADDR")]
-    pub serve_floor: Option<std::net::SocketAddr>,
+    pub(crate) serve_floor: Option<std::net::SocketAddr>,
 
     /// How long `--serve-floor` serves before exiting.
     #[arg(long, default_value = "15m", value_parser = parse_duration)]
-    pub floor_lifetime: Duration,
+    pub(crate) floor_lifetime: Duration,
 }
 
-/// Runs `ssecast bench`: prints the summary and the JSON line, or why it could not run.
-pub fn run(args: &BenchArgs) -> ExitCode {
+/// Runs the fan-out mode (or the floor server): prints the summary and the JSON line, or why
+/// it could not run.
+pub(crate) fn run(args: &FanoutArgs) -> ExitCode {
     if let Some(addr) = args.serve_floor {
         return match floor::serve(addr, args.floor_lifetime) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("ssecast bench --serve-floor: {e}");
+                eprintln!("ssecast-bench --serve-floor: {e}");
                 ExitCode::FAILURE
             }
         };
@@ -148,13 +142,13 @@ pub fn run(args: &BenchArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(why) => {
-            eprintln!("ssecast bench: {why}");
+            eprintln!("ssecast-bench: {why}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn bench(args: &BenchArgs) -> Result<Report, String> {
+fn bench(args: &FanoutArgs) -> Result<Report, String> {
     let url = args.url.as_deref().ok_or("--url is required")?;
     let mut target = Target::parse(url).map_err(|e| e.to_string())?;
     let mut publish = match &args.publish_url {
@@ -200,7 +194,7 @@ fn bench(args: &BenchArgs) -> Result<Report, String> {
         + Duration::from_secs(10);
     thread::spawn(move || {
         thread::sleep(hard);
-        eprintln!("ssecast bench: still running after {hard:?}; giving up");
+        eprintln!("ssecast-bench: still running after {hard:?}; giving up");
         std::process::exit(3);
     });
 
@@ -215,11 +209,7 @@ fn bench(args: &BenchArgs) -> Result<Report, String> {
     let base = shared_base(args.clock_base_unix_us)?;
     let plan = Plan {
         target: target.addr,
-        request: format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n",
-            target.path, target.addr
-        )
-        .into_bytes(),
+        request: subscriber::request(&target),
         connect_timeout: args.connect_timeout,
         sources: args.sources,
         pause: args.pause,
@@ -231,38 +221,12 @@ fn bench(args: &BenchArgs) -> Result<Report, String> {
         tally: &mut tally,
     };
 
-    // Connect at the given rate; each subscriber's own timeout bounds this phase.
-    let connect_start = Instant::now();
-    let due =
-        |index: usize| connect_start + Duration::from_secs_f64(index as f64 / args.connect_rate);
-    let connect_deadline = connect_start + connect_budget;
-    loop {
-        let now = Instant::now();
-        while run.subs.started() < n && due(run.subs.started()) <= now {
-            run.subs.start_next(run.tally);
-        }
-        if run.tally.settled() >= n || now >= connect_deadline {
-            break;
-        }
-        let next = if run.subs.started() < n {
-            due(run.subs.started())
-        } else {
-            connect_deadline
-        };
-        run.round(next)?;
-    }
-    let connect_secs = run.tally.last_connected().map_or(0.0, |at| {
-        at.saturating_duration_since(connect_start).as_secs_f64()
-    });
+    let connect_secs = run.connect_all(n, args.connect_rate, connect_budget)?;
     if run.tally.totals().connected == 0 {
-        let why = run
-            .tally
-            .totals()
-            .failures
-            .into_keys()
-            .next()
-            .unwrap_or_default();
-        return Err(format!("no subscriber connected to {target} ({why})"));
+        return Err(format!(
+            "no subscriber connected to {target} ({})",
+            run.tally.first_failure()
+        ));
     }
     let rss_connected = rss(server_pid)?;
 
@@ -311,12 +275,7 @@ fn bench(args: &BenchArgs) -> Result<Report, String> {
     let rss_end = rss(server_pid)?;
 
     let window_secs = after.at.duration_since(before.at).as_secs_f64();
-    let cores = |from: Option<u64>, to: Option<u64>| match (from, to) {
-        (Some(from), Some(to)) => {
-            to.saturating_sub(from) as f64 / procfs::TICKS_PER_SEC / window_secs
-        }
-        _ => 0.0,
-    };
+    let cores = |from, to| procfs::cores(from, to, window_secs);
     let server = match (args.server_pid, rss_before, rss_connected, rss_end) {
         (Some(pid), Some(rss_before_kib), Some(rss_connected_kib), Some(rss_end_kib)) => {
             Some(ServerFigures {
@@ -350,68 +309,6 @@ fn bench(args: &BenchArgs) -> Result<Report, String> {
     // Dropping the subscribers closes every socket.
     drop(subs);
     Ok(report)
-}
-
-/// The subscribers and their record, driven round by round.
-struct Run<'a> {
-    subs: &'a mut Subscribers,
-    tally: &'a mut Tally,
-}
-
-impl Run<'_> {
-    /// One round of reads, waiting no later than `deadline` (and at most 10 ms).
-    fn round(&mut self, deadline: Instant) -> Result<(), String> {
-        let wait = deadline
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(10));
-        self.subs
-            .round(wait, self.tally)
-            .map_err(|e| format!("cannot poll: {e}"))
-    }
-
-    /// Rounds until `deadline` or until `done` says so.
-    fn until(
-        &mut self,
-        deadline: Instant,
-        mut done: impl FnMut(&Tally) -> bool,
-    ) -> Result<(), String> {
-        while Instant::now() < deadline && !done(self.tally) {
-            self.round(deadline)?;
-        }
-        Ok(())
-    }
-}
-
-/// CPU counters at one instant.
-struct Snapshot {
-    at: Instant,
-    own_ticks: u64,
-    server_ticks: Option<u64>,
-    core: Option<CoreTimes>,
-    /// The server core's `ksoftirqd`, which runs softirq work the server caused when there is
-    /// a lot of it (it may also run other processes' softirq work, rarely on loopback).
-    ksoftirqd_ticks: Option<u64>,
-}
-
-impl Snapshot {
-    fn take(server: Option<Pid>, core: Option<usize>) -> Result<Snapshot, String> {
-        let read = |what: &str, e: std::io::Error| format!("cannot read {what}: {e}");
-        Ok(Snapshot {
-            ksoftirqd_ticks: core
-                .and_then(procfs::ksoftirqd)
-                .and_then(|pid| procfs::cpu_ticks(Pid::Other(pid)).ok()),
-            at: Instant::now(),
-            own_ticks: procfs::cpu_ticks(Pid::Own).map_err(|e| read("our CPU time", e))?,
-            server_ticks: server
-                .map(procfs::cpu_ticks)
-                .transpose()
-                .map_err(|e| read("the server's CPU time", e))?,
-            core: core
-                .map(procfs::core_times)
-                .transpose()
-                .map_err(|e| read("/proc/stat", e))?,
-        })
-    }
 }
 
 /// The base instant: now, or the wall-clock instant `unix_us` (which must be in the past).

@@ -2,7 +2,7 @@
 //! what the kernel alone costs per delivery on this machine. One thread, a level-triggered
 //! poller, and for each published event exactly one `write()` per subscriber.
 //!
-//! It speaks just enough HTTP/1.1 for `ssecast bench`: `GET` anything subscribes (a chunked
+//! It speaks just enough HTTP/1.1 for `ssecast-bench`: `GET` anything subscribes (a chunked
 //! `text/event-stream`), `POST` anything with a `Content-Length` publishes its body as the
 //! data of one event (encoded by the core, like every SSE byte in this repository). A subscriber whose socket is full is disconnected (a floor has no
 //! queues). Loopback only; it exits by itself after its lifetime.

@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io;
+use std::time::Instant;
 
 /// Clock ticks per second in `/proc` CPU times: Linux's USER_HZ, 100 on every architecture
 /// this runs on (reading `sysconf(_SC_CLK_TCK)` would need `unsafe` or another crate).
@@ -112,6 +113,49 @@ fn parse_core_times(stat: &str, cpu: usize) -> Option<CoreTimes> {
         busy,
         total: busy + idle + iowait,
     })
+}
+
+/// CPU counters at one instant.
+pub(crate) struct Snapshot {
+    pub(crate) at: Instant,
+    pub(crate) own_ticks: u64,
+    pub(crate) server_ticks: Option<u64>,
+    pub(crate) core: Option<CoreTimes>,
+    /// The server core's `ksoftirqd`, which runs softirq work the server caused when there is
+    /// a lot of it (it may also run other processes' softirq work, rarely on loopback).
+    pub(crate) ksoftirqd_ticks: Option<u64>,
+}
+
+impl Snapshot {
+    /// Reads them now: ours, the server's if given, its core's if given.
+    pub(crate) fn take(server: Option<Pid>, core: Option<usize>) -> Result<Snapshot, String> {
+        let read = |what: &str, e: std::io::Error| format!("cannot read {what}: {e}");
+        Ok(Snapshot {
+            ksoftirqd_ticks: core
+                .and_then(ksoftirqd)
+                .and_then(|pid| cpu_ticks(Pid::Other(pid)).ok()),
+            at: Instant::now(),
+            own_ticks: cpu_ticks(Pid::Own).map_err(|e| read("our CPU time", e))?,
+            server_ticks: server
+                .map(cpu_ticks)
+                .transpose()
+                .map_err(|e| read("the server's CPU time", e))?,
+            core: core
+                .map(core_times)
+                .transpose()
+                .map_err(|e| read("/proc/stat", e))?,
+        })
+    }
+}
+
+/// CPU use in cores between two tick counts `secs` apart (0 if either is missing).
+pub(crate) fn cores(from: Option<u64>, to: Option<u64>, secs: f64) -> f64 {
+    match (from, to) {
+        (Some(from), Some(to)) if secs > 0.0 => {
+            to.saturating_sub(from) as f64 / TICKS_PER_SEC / secs
+        }
+        _ => 0.0,
+    }
 }
 
 #[cfg(test)]
