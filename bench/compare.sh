@@ -15,6 +15,11 @@
 #   bench/compare.sh quick P1 P2   # only the publish workloads P1 and P2
 #   SERVERS="ssecast floor" bench/compare.sh full W2   # only some servers
 #   RESULTS=out.jsonl bench/compare.sh         # also keep every JSON line
+#   BASELINE=7a6d683 SERVERS="ssecast baseline" bench/compare.sh full W1 W2   # before and after
+#
+# BASELINE=REV builds ssecast at git revision REV (in a temporary worktree, release, its own
+# target directory under target/baseline/) and runs it as the server `baseline`, so a change
+# is measured beside the code before it in one run; the tables then compare ssecast with it.
 #
 # Installs nginx, libnginx-mod-nchan, jq and wrk from Debian when they are missing.
 set -euo pipefail
@@ -49,6 +54,17 @@ apt_install nginx libnginx-mod-nchan jq wrk
 log "building ssecast and ssecast-bench (release)"
 cargo build --release -p ssecast-server -p ssecast-bench --quiet
 bin=target/release/ssecast
+baseline_bin=""
+if [ -n "${BASELINE:-}" ]; then
+  rev=$(git rev-parse --short "$BASELINE")
+  tree=target/baseline/src-$rev
+  if [ ! -d "$tree" ]; then
+    git worktree add --detach "$tree" "$rev" >/dev/null
+  fi
+  log "building ssecast at $rev (release) as the baseline"
+  (cd "$tree" && CARGO_TARGET_DIR=../target-$rev cargo build --release -p ssecast-server --quiet)
+  baseline_bin=target/baseline/target-$rev/release/ssecast
+fi
 bench=target/release/ssecast-bench
 
 work=$(mktemp -d)
@@ -113,11 +129,11 @@ listening_url() {
   [ -n "$base" ] && echo "$base"
 }
 
-# Sets server_pid, measured_pid, sub_url and pub_url.
+# Sets server_pid, measured_pid, sub_url and pub_url. $1: the binary (this tree's by default).
 start_ssecast() {
   local out=$work/ssecast.out
   : >"$out"
-  RUST_LIB_BACKTRACE=0 SSECAST_LOG=warn "${prio[@]}" taskset -c 0 "$bin" serve --addr 127.0.0.1:0 --tick 0 \
+  SSECAST_LOG=warn "${prio[@]}" taskset -c 0 "${1:-$bin}" serve --addr 127.0.0.1:0 --tick 0 \
     --queue "$ssecast_queue" --overflow drop-newest --max-subscribers 20000 --threads 1 \
     >"$out" 2>>"$work/ssecast.err" &
   server_pid=$!
@@ -130,6 +146,15 @@ start_ssecast() {
   }
   sub_url=$base/events
   pub_url=$base/publish
+}
+
+# ssecast at $BASELINE.
+start_baseline() {
+  [ -n "$baseline_bin" ] || {
+    echo "the server baseline needs BASELINE=REV" >&2
+    return 1
+  }
+  start_ssecast "$baseline_bin"
 }
 
 start_nchan() {
@@ -205,9 +230,9 @@ run_publish() {
   selected "$name" || return 0
   ssecast_queue=$pqueue
   for server in $servers; do
-    [[ " $allowed " == *" $server "* ]] || continue
+    [[ " $allowed baseline " == *" $server "* ]] || continue
     "start_$server"
-    kind=$server
+    kind=${server/baseline/ssecast}
     log "$name on $server: ssecast-bench publish $*"
     "${prio[@]}" taskset -c 1 timeout 600 "$bench" publish --url "$pub_url" --subscribe-url "$sub_url" \
       --target-kind "$kind" --server-pid "$measured_pid" --server-cpu 0 --label "$server|$name" --json "$@" |
@@ -230,7 +255,7 @@ run_wrk() {
   selected "$name" || return 0
   ssecast_queue=$pqueue
   for server in $servers; do
-    [[ " ssecast nchan " == *" $server "* ]] || continue
+    [[ " ssecast nchan baseline " == *" $server "* ]] || continue
     "start_$server"
     log "$name on $server: wrk -t1 -c16 -d${secs}s --latency -s bench/publish.lua $pub_url"
     "${prio[@]}" taskset -c 1 timeout 600 "$bench" --url "$sub_url" --rate 0 --subscribers "$subs" \
@@ -313,15 +338,51 @@ run_wrk "P1w wrk: wrk -t1 -c16 -d${pwindow}s, text, 20 subscribers" "$pwindow" 2
 run_publish "P3n NDJSON: 16 connections, batches of 10, 20 subscribers" "ssecast" \
   --pipeline 1 --body ndjson --batch 10 "${pcommon[@]}"
 
-# The table: one row per workload and figure; ratios = ssecast / peer.
+# The tables: one row per workload and figure, a column per server, ratios = ssecast / peer.
+# table RESULTS FIGURES: FIGURES is a jq array of [name, path, decimals].
+table() {
+  local results=$1 figures=$2 header="| workload | figure |" rule="| --- | --- |" peer
+  for server in $servers; do
+    header="$header $(name "$server") |"
+    rule="$rule ---: |"
+  done
+  for peer in $servers; do
+    [ "$peer" = ssecast ] && continue
+    header="$header ssecast / $(name "$peer") |"
+    rule="$rule ---: |"
+  done
+  echo
+  echo "$header"
+  echo "$rule"
+  jq -rs --arg servers "$servers" "def figures: $figures; $(cat <<'JQ'
+    def num(d): if . == null then "-" elif (. | type) != "number" then tostring else (. * pow(10; d) | round / pow(10; d) | tostring) end;
+    def ratio(a; b): if a == null or b == null or (a | type) != "number" or (b | type) != "number" or b == 0 then "-" else (a / b * 100 | round / 100 | tostring) end;
+    ($servers | split(" ") | map(select(. != ""))) as $names |
+    group_by(.label | split("|")[1]) | .[] |
+    . as $runs |
+    ($names | map(. as $n | ($runs | map(select(.label | startswith($n + "|")))[0] // {}) | figures)) as $cols |
+    ($names | index("ssecast")) as $me |
+    (.[0].label | split("|")[1]) as $w |
+    range(0; $cols[0] | length) as $i |
+    select([$cols[][$i][1]] | any(. != null)) |
+    "| \(if $i == 0 then $w else "" end) | \($cols[0][$i][0]) |" +
+      ([$cols[] | .[$i][2] as $d | " \(.[$i][1] | num($d)) |"] | join("")) +
+      ([range(0; $names | length) | select(. != $me) as $k |
+        " \(if $me == null then "-" else ratio($cols[$me][$i][1]; $cols[$k][$i][1]) end) |"] | join(""))
+JQ
+)" "$results"
+}
+
+name() {
+  case $1 in
+  nchan) echo "nginx + nchan" ;;
+  baseline) echo "ssecast at ${BASELINE:-?}" ;;
+  *) echo "$1" ;;
+  esac
+}
+
 if [ -s "$results" ]; then
-echo
-echo "| workload | figure | ssecast | nginx + nchan | floor | ssecast / nchan | ssecast / floor |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
-jq -rs '
-  def num(d): if . == null then "-" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
-  def ratio(a; b): if a == null or b == null or b == 0 then "-" else (a / b * 100 | round / 100 | tostring) end;
-  def figures: [
+  table "$results" '[
     ["subscribers connected", .connected, 0],
     ["connect time (s)", .connect_secs, 2],
     ["publish rate achieved (/s)", .published.rate, 1],
@@ -337,27 +398,10 @@ jq -rs '
     ["CPU 0 busy outside the server (cores)", .server_core_other, 2],
     ["server KiB RSS per subscriber", .server.rss_per_subscriber_kib, 2],
     ["load generator CPU (cores)", .client_cpu_cores, 2]
-  ];
-  group_by(.label | split("|")[1]) | .[] |
-  (map(select(.label | startswith("ssecast|")))[0] // {}) as $s |
-  (map(select(.label | startswith("nchan|")))[0] // {}) as $c |
-  (map(select(.label | startswith("floor|")))[0] // {}) as $f |
-  (.[0].label | split("|")[1]) as $w |
-  ($s | figures) as $sf | ($c | figures) as $cf | ($f | figures) as $ff |
-  range(0; $sf | length) as $i |
-  "| \(if $i == 0 then $w else "" end) | \($sf[$i][0]) | \($sf[$i][1] | num($sf[$i][2])) | \($cf[$i][1] | num($cf[$i][2])) | \($ff[$i][1] | num($ff[$i][2])) | \(ratio($sf[$i][1]; $cf[$i][1])) | \(ratio($sf[$i][1]; $ff[$i][1])) |"
-' "$results"
+  ]'
 fi
-
-# The publish table: ratios = ssecast / nchan.
 if [ -s "$results_pub" ]; then
-echo
-echo "| workload | figure | ssecast | nginx + nchan | ssecast / nchan |"
-echo "| --- | --- | ---: | ---: | ---: |"
-jq -rs '
-  def num(d): if . == null then "-" elif (. | type) != "number" then tostring else (. * pow(10; d) | round / pow(10; d) | tostring) end;
-  def ratio(a; b): if a == null or b == null or (a | type) != "number" or (b | type) != "number" or b == 0 then "-" else (a / b * 100 | round / 100 | tostring) end;
-  def figures: [
+  table "$results_pub" '[
     ["publishes/s (acknowledged events)", .publishes_per_sec, 0],
     ["requests/s (2xx)", .requests_per_sec, 0],
     ["non-2xx answers", .requests.non_2xx, 0],
@@ -375,16 +419,7 @@ jq -rs '
     ["CPU 0 busy outside the server (cores)", .server_core_other, 2],
     ["load generator CPU (cores)", .client_cpu_cores, 2],
     ["valid run", .valid, 0]
-  ];
-  group_by(.label | split("|")[1]) | .[] |
-  (map(select(.label | startswith("ssecast|")))[0] // {}) as $s |
-  (map(select(.label | startswith("nchan|")))[0] // {}) as $c |
-  (.[0].label | split("|")[1]) as $w |
-  ($s | figures) as $sf | ($c | figures) as $cf |
-  range(0; $sf | length) as $i |
-  select(($sf[$i][1] != null) or ($cf[$i][1] != null)) |
-  "| \(if $i == 0 then $w else "" end) | \($sf[$i][0]) | \($sf[$i][1] | num($sf[$i][2])) | \($cf[$i][1] | num($cf[$i][2])) | \(ratio($sf[$i][1]; $cf[$i][1])) |"
-' "$results_pub"
+  ]'
 fi
 echo
 echo "Command: \`bench/compare.sh $mode${only[*]:+ ${only[*]}}\` at ssecast $(git describe --always --dirty 2>/dev/null || echo '?') (ssecast serve --queue $queue --overflow drop-newest --threads 1, --queue $pqueue in the publish workloads${prio[*]:+; servers and generator under ${prio[*]}})."
