@@ -163,6 +163,15 @@ impl Frame {
         Frame(buf.into())
     }
 
+    /// The line `retry: N` alone, with no blank line after it: the hub queues it just
+    /// before a subscriber's first event frame, so the two make one SSE block (clients that
+    /// drop a block without data would lose a hint sent alone).
+    pub(crate) fn retry_line(retry: Millis) -> Frame {
+        let mut buf = Vec::with_capacity(32);
+        retry_field(&mut buf, retry);
+        Frame(buf.into())
+    }
+
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0

@@ -27,11 +27,10 @@
 //! ```
 //! use ssecast::{Event, Hub, HubConfig, Millis, SubscriberId, Topic};
 //!
-//! let mut hub = Hub::new(HubConfig {
-//!     keepalive: Some(Millis(20_000)),
-//!     retry: Some(Millis(3_000)),
-//!     ..HubConfig::default()
-//! });
+//! let mut config = HubConfig::default();
+//! config.keepalive = Some(Millis(20_000));
+//! config.retry = Some(Millis(3_000));
+//! let mut hub = Hub::new(config);
 //! let mut sockets: Vec<Vec<u8>> = Vec::new(); // indexed by SubscriberId::index()
 //!
 //! // After every input: write what is ready, close what must be closed.
@@ -57,7 +56,8 @@
 //! let id = hub.publish(&news, Event::new("hello"), now);
 //! pump(&mut hub, &mut sockets);
 //! assert_eq!(id.as_str(), "1");
-//! assert_eq!(sockets[alice.index()], b"retry: 3000\n\nid: 1\ndata: hello\n\n");
+//! // The retry hint travels in the same block as the first event.
+//! assert_eq!(sockets[alice.index()], b"retry: 3000\nid: 1\ndata: hello\n\n");
 //!
 //! // Nothing happens for a while: sleep until the hub's deadline, then let time pass.
 //! sockets[alice.index()].clear();
@@ -86,7 +86,8 @@ pub use decode::{DecodeError, Decoder, EventRef, Limits, MessageEvent};
 pub use encode::{encode, encode_comment, encode_retry, encoded_len, Frame};
 pub use event::{Comment, Event, EventId, EventType, FieldError, Millis, Topic};
 pub use hub::{
-    CloseReason, Hub, HubConfig, PublishAtError, Replay, Stats, SubscribeError, Subscribed,
-    SubscriberId, MISSED_EVENT_TYPE,
+    CloseReason, Hub, HubConfig, PublishAtError, PublishOutcome, Published, Replay, Rights,
+    Selector, SelectorError, SelectorKind, Stats, SubscribeError, Subscribed, SubscriberId, Update,
+    EARLIEST, MISSED_EVENT_TYPE,
 };
 pub use queue::{Overflow, Pushed, Queue, UnknownOverflow};
