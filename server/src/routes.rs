@@ -168,7 +168,8 @@ async fn events(app: &Arc<App>, req: &Request, conn: &ConnInfo) -> Response {
     };
     let subscribed = match app.subscribe(&topics, last_id.as_deref(), conn.socket.clone()) {
         Ok(subscribed) => subscribed,
-        Err(e @ SubscribeError::Full { .. }) => {
+        // `SubscribeError` is non-exhaustive; the limit is its only reason so far.
+        Err(e) => {
             app.counters.refused_full.fetch_add(1, Ordering::Relaxed);
             let mut res = text(StatusCode::ServiceUnavailable, e);
             // Jittered, so refused clients do not all come back at the same moment.
