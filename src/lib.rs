@@ -13,6 +13,10 @@
 //!   replay, keep-alive deadlines and counters. Time is an argument ([`Millis`]); the hub
 //!   never reads a clock, touches a socket or spawns anything, so it runs the same natively
 //!   and in WebAssembly and is tested by simulation.
+//! - [`UriTemplate`]: Mercure's topic selectors (draft-07), RFC 6570 URI Templates compiled
+//!   once into linear-time matchers of the strings they can expand to.
+//! - [`UrlPattern`]: Mercure 1.0's `match_urlpattern=` selectors, WHATWG URL Patterns
+//!   matched against topics resolved against the hub's URL ([`BaseUrl`], [`TopicUrl`]).
 //!
 //! The crate has no `unsafe` code (`unsafe_code = "forbid"` in the workspace lints).
 //!
@@ -81,6 +85,8 @@ mod event;
 mod hub;
 mod lines;
 mod queue;
+mod template;
+mod urlpattern;
 
 pub use decode::{DecodeError, Decoder, EventRef, Limits, MessageEvent};
 pub use encode::{encode, encode_comment, encode_retry, encoded_len, Frame};
@@ -91,3 +97,5 @@ pub use hub::{
     EARLIEST, MISSED_EVENT_TYPE,
 };
 pub use queue::{Overflow, Pushed, Queue, UnknownOverflow};
+pub use template::{TemplateError, UriTemplate};
+pub use urlpattern::{BaseUrl, PatternError, TopicUrl, UrlPattern};
