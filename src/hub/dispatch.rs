@@ -155,6 +155,7 @@ impl Patterns {
     }
 
     /// How many patterns are interned (for tests of the reference counts).
+    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.index.len()
     }

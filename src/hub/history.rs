@@ -137,18 +137,16 @@ impl History {
         topics: &mut [Option<TopicState>],
         bounds: Bounds,
     ) {
+        let over = |topic: &TopicState| {
+            let h = &topic.history;
+            h.seqs.len() > bounds.topic_events || h.bytes > bounds.topic_bytes
+        };
         for &t in touched {
-            loop {
-                let Some(topic) = topics[t as usize].as_ref() else {
-                    break;
-                };
-                let h = &topic.history;
-                if h.seqs.len() <= bounds.topic_events && h.bytes <= bounds.topic_bytes {
-                    break;
-                }
-                let Some(&oldest) = h.seqs.front() else {
-                    break;
-                };
+            while let Some(&oldest) = topics[t as usize]
+                .as_ref()
+                .filter(|topic| over(topic))
+                .and_then(|topic| topic.history.seqs.front())
+            {
                 self.evict(oldest, topics);
             }
         }

@@ -762,6 +762,38 @@ mod tests {
     }
 
     #[test]
+    fn patterns_and_rights_topics_are_released_with_their_last_user() {
+        let mut hub = Hub::new(HubConfig {
+            retry: None,
+            ..HubConfig::default()
+        });
+        let books = Selector::new("https://example.com/books/{id}", SelectorKind::Topic);
+        let users = Selector::new("https://example.com/users/{u}", SelectorKind::Topic);
+        let (books, users) = (books.unwrap(), users.unwrap());
+        let own = Selector::new("https://example.com/users/7", SelectorKind::Topic).unwrap();
+        let rights = Rights::Selectors(vec![users.clone(), own]);
+        let ids: Vec<SubscriberId> = (0..10)
+            .map(|_| {
+                let selectors = [books.clone(), users.clone()];
+                hub.subscribe_with(&selectors, &rights, None, Millis(0))
+                    .unwrap()
+                    .id
+            })
+            .collect();
+        // Two distinct patterns, shared by everyone (users/{u} both routes and grants), and
+        // the exact right's topic.
+        assert_eq!(hub.patterns.len(), 2);
+        assert_eq!(hub.patterns.routing().len(), 2);
+        assert_eq!(hub.topic_index.len(), 1);
+        for id in ids {
+            hub.unsubscribe(id);
+        }
+        assert_eq!(hub.patterns.len(), 0);
+        assert!(hub.patterns.routing().is_empty());
+        assert!(hub.topic_index.is_empty());
+    }
+
+    #[test]
     fn canonical_numbers_only() {
         assert_eq!(canonical_u64("0"), Some(0));
         assert_eq!(canonical_u64("42"), Some(42));

@@ -4,6 +4,8 @@
 use std::fmt;
 
 use crate::event::{FieldError, Topic};
+use crate::template::UriTemplate;
+use crate::urlpattern::{BaseUrl, PatternError, UrlPattern};
 
 /// How a selector string is read: one kind per way of subscribing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,7 +24,9 @@ pub enum SelectorKind {
     /// anything else only itself, byte for byte. Never a template.
     Match,
     /// A Mercure draft-08 `match_urlpattern=` matcher: `*` matches every topic, anything else
-    /// is a WHATWG URL Pattern, and a string that is not one is refused.
+    /// is a WHATWG URL Pattern ([`UrlPattern`]), and a string that is not one is refused.
+    /// Relative patterns and topics are resolved against the hub's URL, so these are built
+    /// with [`Selector::url_pattern`].
     MatchUrlPattern,
 }
 
@@ -34,14 +38,18 @@ pub enum SelectorError {
     /// no topic could ever match it.
     Field(FieldError),
     /// The string is not a valid URL pattern ([`SelectorKind::MatchUrlPattern`]).
-    UrlPattern(String),
+    UrlPattern(PatternError),
+    /// [`Selector::new`] was asked for a [`SelectorKind::MatchUrlPattern`], which needs the
+    /// hub's URL: use [`Selector::url_pattern`].
+    NeedsBaseUrl,
 }
 
 impl fmt::Display for SelectorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SelectorError::Field(e) => write!(f, "selector {e}"),
-            SelectorError::UrlPattern(why) => write!(f, "not a URL pattern: {why}"),
+            SelectorError::UrlPattern(e) => e.fmt(f),
+            SelectorError::NeedsBaseUrl => f.write_str("a URL pattern needs the hub's URL"),
         }
     }
 }
@@ -95,51 +103,116 @@ pub(super) enum Matcher {
 
 /// A compiled matcher that is neither `*` nor exact.
 #[derive(Debug, Clone)]
-pub(super) enum Pattern {}
-
-/// What identifies an interned pattern: how it matches and its text.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) struct PatternKey {
-    kind: PatternKind,
-    text: Topic,
+pub(super) enum Pattern {
+    /// A draft-07 selector that is a valid URI template: it matches its own text exactly,
+    /// and every topic the template matches.
+    Template { text: Topic, template: UriTemplate },
+    /// A draft-08 URL pattern.
+    UrlPattern(UrlPattern),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum PatternKind {}
+/// What identifies an interned pattern: how it matches and its text (and, for a URL
+/// pattern, the base it resolves against).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum PatternKey {
+    Template(Topic),
+    UrlPattern(UrlPattern),
+}
 
 impl Pattern {
     pub(super) fn key(&self) -> PatternKey {
-        match *self {}
+        match self {
+            Pattern::Template { text, .. } => PatternKey::Template(text.clone()),
+            // Equal and hashed by source text and base; a clone is a reference count.
+            Pattern::UrlPattern(p) => PatternKey::UrlPattern(p.clone()),
+        }
     }
 
     pub(super) fn as_str(&self) -> &str {
-        match *self {}
+        match self {
+            Pattern::Template { text, .. } => text.as_str(),
+            Pattern::UrlPattern(p) => p.as_str(),
+        }
     }
 
-    pub(super) fn matches(&self, _topic: &Topic) -> bool {
-        match *self {}
+    pub(super) fn matches(&self, topic: &Topic) -> bool {
+        match self {
+            Pattern::Template { text, template } => {
+                text == topic || template.matches(topic.as_str())
+            }
+            Pattern::UrlPattern(p) => p.matches(topic.as_str()),
+        }
     }
 }
 
 impl Selector {
-    /// Reads `text` as a selector of kind `kind` (see [`SelectorKind`] for each rule).
+    /// Reads `text` as a selector of kind `kind` (see [`SelectorKind`] for each rule). A
+    /// draft-07 selector that is a URI template is compiled here, once.
     ///
     /// Refused when `text` could never match a topic under the rules of [`Topic::new`]
-    /// (empty, longer than [`Topic::MAX_LEN`], a control character), and, for
-    /// [`SelectorKind::MatchUrlPattern`], when it is not a URL pattern.
+    /// (empty, longer than [`Topic::MAX_LEN`], a control character). URL patterns need the
+    /// hub's URL: [`Selector::url_pattern`] ([`SelectorError::NeedsBaseUrl`] here).
+    ///
+    /// ```
+    /// use ssecast::{Selector, SelectorKind, Topic};
+    ///
+    /// let topic = |t: &str| Topic::new(t).unwrap();
+    /// let books = Selector::new("https://example.com/books/{id}", SelectorKind::Topic).unwrap();
+    /// assert!(books.matches(&topic("https://example.com/books/1")));
+    /// // A template also matches its own text, byte for byte (Mercure's step 2).
+    /// assert!(books.matches(&topic("https://example.com/books/{id}")));
+    /// // Not a valid template (an unclosed brace): exact, not an error.
+    /// let broken = Selector::new("https://example.com/{id", SelectorKind::Topic).unwrap();
+    /// assert!(broken.matches(&topic("https://example.com/{id")));
+    /// // draft-08 `match=` is never a template.
+    /// let exact = Selector::new("https://example.com/books/{id}", SelectorKind::Match).unwrap();
+    /// assert!(!exact.matches(&topic("https://example.com/books/1")));
+    /// ```
     pub fn new(text: &str, kind: SelectorKind) -> Result<Selector, SelectorError> {
         let topic = Topic::new(text)?;
         let matcher = match kind {
             SelectorKind::Exact => Matcher::Exact(topic),
+            SelectorKind::MatchUrlPattern => return Err(SelectorError::NeedsBaseUrl),
             _ if text == "*" => Matcher::All,
-            SelectorKind::Topic | SelectorKind::Match => Matcher::Exact(topic),
-            SelectorKind::MatchUrlPattern => {
-                return Err(SelectorError::UrlPattern(
-                    "URL patterns are not supported yet".to_owned(),
-                ))
+            SelectorKind::Topic if UriTemplate::is_template(text) => {
+                match UriTemplate::parse(text) {
+                    Ok(template) => Matcher::Pattern(Pattern::Template {
+                        text: topic,
+                        template,
+                    }),
+                    Err(_) => Matcher::Exact(topic),
+                }
             }
+            SelectorKind::Topic | SelectorKind::Match => Matcher::Exact(topic),
         };
         Ok(Selector { kind, matcher })
+    }
+
+    /// Reads `text` as a draft-08 `match_urlpattern=` matcher ([`SelectorKind::MatchUrlPattern`]):
+    /// `*`, or a URL pattern compiled against `base`, the hub's URL. Refused like
+    /// [`Selector::new`], and when `text` is not a URL pattern this hub can run.
+    ///
+    /// ```
+    /// use ssecast::{BaseUrl, Selector, Topic};
+    ///
+    /// let hub = BaseUrl::parse("https://example.com/.well-known/mercure").unwrap();
+    /// let books = Selector::url_pattern("/books/:id", &hub).unwrap();
+    /// assert!(books.matches(&Topic::new("https://example.com/books/1").unwrap()));
+    /// assert!(!books.matches(&Topic::new("https://example.com/books/1/reviews").unwrap()));
+    /// assert!(Selector::url_pattern("/books/{:id", &hub).is_err());
+    /// ```
+    pub fn url_pattern(text: &str, base: &BaseUrl) -> Result<Selector, SelectorError> {
+        Topic::new(text)?;
+        let matcher = if text == "*" {
+            Matcher::All
+        } else {
+            let pattern = UrlPattern::parse(text, base).map_err(SelectorError::UrlPattern)?;
+            Matcher::Pattern(Pattern::UrlPattern(pattern))
+        };
+        Ok(Selector {
+            kind: SelectorKind::MatchUrlPattern,
+            matcher,
+        })
     }
 
     /// The selector that matches exactly `topic` ([`SelectorKind::Exact`]).
