@@ -440,6 +440,57 @@ fn retry_hint_comes_first_then_the_replay_then_live() {
     assert_eq!(sim.hub.stats().replayed, 2);
 }
 
+/// The SSE blocks of `frames` (each ends at a blank line), as a client splits them.
+fn blocks(frames: &[&str]) -> Vec<String> {
+    let bytes: String = frames.concat();
+    bytes.split_inclusive("\n\n").map(str::to_owned).collect()
+}
+
+#[test]
+fn the_retry_hint_shares_a_block_with_the_first_event_and_never_goes_alone() {
+    // Some clients drop a block without data: the hint must come with an event.
+    let config = with(quiet(), |c| {
+        c.retry = Some(Millis(3_000));
+        c.keepalive = Some(Millis(1_000));
+    });
+    let mut sim = Sim::new(config.clone());
+    let id = sim.sub(&[]);
+    assert_eq!(sim.hub.queued(id), 0, "nothing to write before an event");
+    // A keep-alive before the first event goes out alone, and the hint waits.
+    sim.advance_to(1_000);
+    assert_eq!(sim.frames(id), vec![PING]);
+    sim.publish("default", "e1");
+    sim.publish("default", "e2");
+    assert_eq!(
+        blocks(&sim.frames(id)),
+        [
+            PING,
+            "retry: 3000\nid: 1\ndata: e1\n\n",
+            "id: 2\ndata: e2\n\n"
+        ]
+    );
+
+    // Before a missed marker, and before a replay.
+    let mut sim = Sim::new(config);
+    publish_n(&mut sim, "default", 2);
+    let missed = sim.subscribe(&[], Some("nope"));
+    let resumed = sim.subscribe(&[], Some("1"));
+    assert_eq!(
+        blocks(&sim.frames(missed.id))[0],
+        "retry: 3000\nevent: ssecast.missed\ndata: nope\n\n"
+    );
+    assert_eq!(
+        blocks(&sim.frames(resumed.id)),
+        ["retry: 3000\nid: 2\ndata: e2\n\n"]
+    );
+    // A client decoding it gets the hint.
+    let mut decoder = Decoder::new();
+    for frame in sim.frames(resumed.id) {
+        decoder.feed(frame.as_bytes()).unwrap();
+    }
+    assert_eq!(decoder.retry(), Some(Millis(3_000)));
+}
+
 #[test]
 fn resume_by_hub_id_has_no_gap_and_no_duplicate() {
     let mut sim = Sim::new(quiet());
