@@ -270,11 +270,14 @@ impl App {
         let logged = self.store.as_ref().map(|store| (store, event.clone()));
         let now = self.now();
         let mut state = self.lock();
-        let id = state.hub.publish(topic, event, now);
-        let ticket = logged.map(|(store, event)| {
-            let seq = state.hub.topic_last_seq(topic).unwrap_or(0);
-            store.append(topic, seq, &event)
-        });
+        let published = state
+            .hub
+            .publish_update(ssecast::Update::new(topic.clone(), event), now);
+        let id = published.id;
+        // A duplicate of a retained id published nothing: there is nothing new to log.
+        let ticket = logged
+            .filter(|_| published.outcome == ssecast::PublishOutcome::Published)
+            .map(|(store, event)| store.append(topic, published.seq, &event));
         self.finish(state);
         (id, ticket)
     }

@@ -10,7 +10,7 @@ use async_io::Async;
 use futures_lite::io::{AsyncReadExt as _, BufReader};
 use http_types::{Body, Method, Request, Response, StatusCode};
 use serde::Deserialize;
-use ssecast::{Event, EventId, EventType, Millis, SubscribeError, Topic};
+use ssecast::{Event, EventId, EventType, Millis, Topic};
 
 use crate::app::{App, EndCause};
 use crate::config::Secret;
