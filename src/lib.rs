@@ -9,8 +9,11 @@
 //!   chunking, with [`Limits`] on line and event size.
 //! - [`Queue`] and [`Overflow`]: a bounded subscriber queue and what happens when it is full.
 //! - [`Hub`]: the broker as a sans-I/O state machine (in the style of quinn-proto and str0m):
-//!   subscribers, topics, event ids, a bounded per-topic history for `Last-Event-ID`
-//!   replay, keep-alive deadlines and counters. Time is an argument ([`Millis`]); the hub
+//!   subscribers with [`Selector`]s (exact, `*`, Mercure's URI templates and URL patterns)
+//!   and [`Rights`] to private updates, [`Update`]s with alternate topics, idempotent event
+//!   ids, one bounded history for `Last-Event-ID` replay (per topic and hub-wide),
+//!   keep-alive deadlines and counters, with indexed dispatch (a publish costs the
+//!   subscribers it reaches, not all of them). Time is an argument ([`Millis`]); the hub
 //!   never reads a clock, touches a socket or spawns anything, so it runs the same natively
 //!   and in WebAssembly and is tested by simulation.
 //! - [`UriTemplate`]: Mercure's topic selectors (draft-07), RFC 6570 URI Templates compiled

@@ -22,7 +22,7 @@ pub struct HubConfig {
     pub overflow: Overflow,
     /// Send a `: ping` comment to a subscriber that has been sent nothing for this long
     /// (`Some(20 s)`), give or take a quarter of it (see the
-    /// [module docs](self#keep-alive)); `None` disables keep-alives.
+    /// [hub docs](crate::Hub#keep-alive)); `None` disables keep-alives.
     pub keepalive: Option<Millis>,
     /// The reconnection time announced with the first event of every subscription
     /// (`Some(3 s)`); `None` announces none.

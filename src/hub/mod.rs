@@ -3,156 +3,8 @@
 //! the server's protocols (native `/events` + `/publish`, and Mercure) drive this one hub:
 //! one history, one order of ids.
 //!
-//! After every input (`subscribe`, `publish`, `unsubscribe`, `handle_timeout`) the caller
-//! drains the outputs: [`Hub::poll_ready`] (subscribers with frames to write, each then
-//! emptied with [`Hub::pop_frame`]), [`Hub::poll_close`] (subscribers to close), and
-//! [`Hub::poll_timeout`] (when to call `handle_timeout` next).
-//!
-//! # Updates and ids
-//! An [`Update`] is an [`Event`] with one or more topics (the first canonical, the others
-//! alternates) and a `private` flag. Every published update gets the next hub-wide sequence
-//! number `seq`. Its wire id (the `id:` field, what [`Hub::publish_update`] returns) is the id
-//! the publisher set, or else `seq` in decimal (skipping a number that is the publisher-chosen
-//! id of a retained event). The event is encoded once; the same [`Frame`] is queued to every
-//! subscriber and kept in the history, once however many topics it has.
-//!
-//! Ids are idempotent: publishing an update whose id is the id of an event still retained
-//! publishes nothing and answers [`PublishOutcome::Duplicate`] with the original `seq`, so a
-//! publisher that retries is acknowledged once and its event delivered once. So no two
-//! retained events share an id, and "a duplicate id resolves to the earliest" (Mercure
-//! draft-08) holds trivially.
-//!
-//! A hub fed from a log shared with other hubs (a cluster) or restored from disk uses
-//! [`Hub::publish_update_at`] instead: the caller gives each update its `seq` (ordered as the
-//! log is) and its id, so every hub fed from the same log gives the same event the same id
-//! and replays the same way.
-//!
-//! # Selectors and rights
-//! A subscriber has one or more [`Selector`]s and its [`Rights`]. An update reaches it when
-//! one of its selectors matches one of the update's topics, and, if the update is private,
-//! one of its rights selectors also matches one of the update's topics (canonical or
-//! alternate; not necessarily the same one). It receives each update once, however many of
-//! its selectors and topics match, in publication order. Rights are checked here, on live
-//! delivery and on replay alike.
-//!
-//! Dispatch is indexed. Exact selectors go through a map from topic to its subscribers;
-//! subscribers of `*` are in one list; every distinct other selector (and every distinct
-//! rights selector) is interned once, reference-counted by the subscribers that use it,
-//! compiled once, and evaluated at most once per update, against each of its topics. A
-//! subscriber reached twice is skipped by a stamp (the dispatch number of the last update
-//! it was offered), and its rights are looked up in the per-update answers of its interned
-//! selectors (an exact right is a topic of the update when that topic's stamp is the
-//! update's). So a publish costs the subscribers it reaches plus the distinct patterns,
-//! never all subscribers.
-//!
-//! # History and replay
-//! The history holds every retained event once, in `seq` order. Three bounds let events go:
-//! each topic keeps at most [`HubConfig::history_events`] events and
-//! [`HubConfig::history_bytes`] encoded bytes (its oldest go first), and the whole hub at
-//! most [`HubConfig::history_total_bytes`] (the oldest of the whole hub go first). An update
-//! with several topics is one event, counted once against the total and once against each
-//! of its topics; it is let go of as a whole as soon as any bound lets it go. Each topic
-//! remembers the `seq` of the newest of its events let go of.
-//!
-//! A subscription with a `Last-Event-ID` resumes after a position `p` found as follows:
-//!
-//! 1. [`EARLIEST`] (Mercure's reserved value) is the position before every event: all of
-//!    history;
-//! 2. if a retained event has exactly that wire id, `p` is its `seq` (a hash lookup for
-//!    publisher-chosen ids);
-//! 3. otherwise, if the id is a decimal number `n` (canonical: no sign, no leading zero) from
-//!    `first_seq - 1` ([`HubConfig::first_seq`]) up to below the next `seq`, `p = n`: a
-//!    hub-assigned id whose event is no longer retained, or of a topic not selected;
-//! 4. otherwise the id is unknown (for example from before a restart, or from the future).
-//!
-//! Every retained event with `seq > p` that the subscriber may see (selectors, and rights
-//! for a private one) is queued, in `seq` order, each once. The outcome is
-//! [`Replay::Resumed`] when no event the subscriber could have seen was let go of after
-//! `p`, else [`Replay::Missed`]; an unknown id is `Missed` with the whole visible history. A
-//! `Missed` subscriber first receives an event of type [`MISSED_EVENT_TYPE`], with no id,
-//! whose data is the id it asked for (empty if that is not a valid [`EventId`]).
-//!
-//! Whether something was let go of after `p` is exact per exact topic. For `*` it is
-//! whether the hub let any event go after `p`; for a pattern, whether a known topic the
-//! pattern matches let one go, or any topic was forgotten, after `p`. Rights are not looked
-//! at here: an evicted private event the subscriber could not have read still makes it
-//! `Missed`. So `Missed` may be said when nothing visible was lost, never `Resumed` when
-//! something was.
-//!
-//! [`Subscribed::resumed_after`] is what a Mercure hub puts in its `Last-Event-ID`
-//! (draft-08: `Mercure-Last-Event-ID`) response header: the requested id when the replay is
-//! `Resumed` after an event of this hub (nothing visible is missing between it and the first
-//! event sent), and `None`, to be sent as `earliest`, otherwise (`earliest` asked, an unknown
-//! id, a resume before this hub's first event, or `Missed`), so a client that compares it
-//! with the id it sent learns whether it may have lost events.
-//!
-//! Topics are bounded by [`HubConfig::max_topics`]: when a publish creates a topic beyond it,
-//! the hub forgets the least recently published topic that nobody subscribes to by an exact
-//! selector or holds as an exact right (such topics are never forgotten; if every topic is
-//! one, the new topic is allowed, since subscribers are bounded too), with its events. A
-//! resume to a topic the hub forgot, or to a topic it creates afterwards, cannot prove
-//! nothing was missed: it is `Missed` when the id is older than the newest event of any
-//! forgotten topic.
-//!
-//! # Queues
-//! A subscriber's frames come out of [`Hub::pop_frame`] in this order: the missed marker,
-//! the replayed events, then live frames (events and keep-alives). The retry hint
-//! ([`HubConfig::retry`]) is the line `retry: N`, queued as a frame of its own just before
-//! the first *event* frame (marker, replayed or live), so that it goes out in the same SSE
-//! block as that event: some clients drop a block without data, and a hint alone in one
-//! would be lost on them. A keep-alive before the first event goes out alone. Replayed
-//! events do not count against [`HubConfig::queue_capacity`]: a client that reconnects with
-//! a long backlog keeps its whole live queue. Live events are queued under
-//! [`HubConfig::overflow`]; under [`Overflow::Disconnect`](crate::Overflow::Disconnect) a subscriber whose queue is full
-//! is removed (as [`Hub::unsubscribe`] would) and reported once by [`Hub::poll_close`].
-//! Keep-alives never take a place in the live queue, so they never cause a drop or a
-//! disconnect.
-//!
-//! [`Hub::poll_ready`] is edge-triggered: a subscriber comes out once when frames are queued
-//! for it, and again only after `pop_frame` has returned `None` for it. So drain each ready
-//! subscriber until `None` (or until its socket would block, and come back to it later).
-//!
-//! # Keep-alive
-//! With [`HubConfig::keepalive`] `= Some(k)` and `slack = k / 4` (at least 1 ms), a
-//! subscriber whose queue is empty and that has had nothing queued for `k - slack` gets a
-//! `: ping` comment at the next sweep. `handle_timeout` sweeps when [`Hub::poll_timeout`] is
-//! due, which is never later than the first time some subscriber is due, and never sooner
-//! than `slack` after the previous sweep. So, when the caller calls `handle_timeout` at
-//! `poll_timeout`, a subscriber that drains its queue receives something at least every `k`,
-//! and a ping never comes more than `slack` before `k` has passed. A subscriber with frames
-//! still queued at a sweep is not idle (its connection has bytes to write): it gets no ping
-//! and is looked at again at the next sweep, at most `slack` later. There are no
-//! per-subscriber timers: a sweep visits every subscriber, and sweeps are at least `slack`
-//! apart, so keep-alives cost at most four visits per subscriber per `k`.
-//!
-//! # Costs
-//! A publish encodes once, inserts into the history (`O(log n)`), and, per subscriber it
-//! reaches, clones a reference-counted frame into its queue (no allocation in the steady
-//! state, no hashing); plus one evaluation per distinct pattern per topic of the update.
-//! Each event let go of costs `O(log n)` and, for an event with several topics, a removal
-//! from the middle of another topic's part (at most `history_events / 2` moves of a `u64`).
-//! `unsubscribe` costs the number of selectors and rights of that subscriber. `poll_timeout`
-//! is O(1). A resume costs `O(log n)` to find its position and then the retained events
-//! after it (of its topics when all its selectors are exact, of the whole hub otherwise,
-//! each checked against its selectors and rights); deciding `Missed` for a pattern may look
-//! at every known topic. Publisher-chosen ids are found through a hash map.
-//!
-//! # Memory
-//! With `E` = [`HubConfig::history_events`], `B` = [`HubConfig::history_bytes`],
-//! `T` = [`HubConfig::history_total_bytes`], `K` = [`HubConfig::max_topics`] and `S` =
-//! [`HubConfig::max_subscribers`], the history's memory is at most
-//!
-//! ```text
-//! frames:   min(T, K × B)                       encoded bytes, each event once
-//! events:   N × (≈ 100 B + 2 × its id's length + 4 B per extra topic + 8 B per topic)
-//!           where N ≤ min(K × E, T / 15)      (15 B: the smallest frame, `id: 1\ndata: \n\n`)
-//! topics:   (K + topics of exact selectors and rights) × (≈ 200 B + name ≤ Topic::MAX_LEN)
-//! ```
-//!
-//! (`T / 15` is the bound when tiny events are published: lower `history_events` or `T`
-//! where that matters.) Per subscriber, besides its queue ([`HubConfig::queue_capacity`]
-//! frames) and a replay backlog while it drains: its slot (at most 160 B), 12 B per selector
-//! and 8 B per right, and each distinct pattern once, whoever uses it.
+//! The rules (ids, selectors and rights, history and replay, queues, keep-alive, costs,
+//! memory) are documented on [`Hub`], where users of the crate read them.
 
 mod config;
 mod dispatch;
@@ -328,7 +180,160 @@ struct Keepalive {
     slack: Millis,
 }
 
-/// The broker state machine. See the [module docs](self).
+/// The broker state machine: see the sections below.
+///
+/// After every input (`subscribe`, `publish`, `unsubscribe`, `handle_timeout`) the caller
+/// drains the outputs: [`Hub::poll_ready`] (subscribers with frames to write, each then
+/// emptied with [`Hub::pop_frame`]), [`Hub::poll_close`] (subscribers to close), and
+/// [`Hub::poll_timeout`] (when to call `handle_timeout` next).
+///
+/// # Updates and ids
+/// An [`Update`] is an [`Event`] with one or more topics (the first canonical, the others
+/// alternates) and a `private` flag. Every published update gets the next hub-wide sequence
+/// number `seq`. Its wire id (the `id:` field, what [`Hub::publish_update`] returns) is the id
+/// the publisher set, or else `seq` in decimal (skipping a number that is the publisher-chosen
+/// id of a retained event). The event is encoded once; the same [`Frame`] is queued to every
+/// subscriber and kept in the history, once however many topics it has.
+///
+/// Ids are idempotent: publishing an update whose id is the id of an event still retained
+/// publishes nothing and answers [`PublishOutcome::Duplicate`] with the original `seq`, so a
+/// publisher that retries is acknowledged once and its event delivered once. So no two
+/// retained events share an id, and "a duplicate id resolves to the earliest" (Mercure
+/// draft-08) holds trivially.
+///
+/// A hub fed from a log shared with other hubs (a cluster) or restored from disk uses
+/// [`Hub::publish_update_at`] instead: the caller gives each update its `seq` (ordered as the
+/// log is) and its id, so every hub fed from the same log gives the same event the same id
+/// and replays the same way.
+///
+/// # Selectors and rights
+/// A subscriber has one or more [`Selector`]s and its [`Rights`]. An update reaches it when
+/// one of its selectors matches one of the update's topics, and, if the update is private,
+/// one of its rights selectors also matches one of the update's topics (canonical or
+/// alternate; not necessarily the same one). It receives each update once, however many of
+/// its selectors and topics match, in publication order. Rights are checked here, on live
+/// delivery and on replay alike.
+///
+/// Dispatch is indexed. Exact selectors go through a map from topic to its subscribers;
+/// subscribers of `*` are in one list; every distinct other selector (and every distinct
+/// rights selector) is interned once, reference-counted by the subscribers that use it,
+/// compiled once, and evaluated at most once per update, against each of its topics. A
+/// subscriber reached twice is skipped by a stamp (the dispatch number of the last update
+/// it was offered), and its rights are looked up in the per-update answers of its interned
+/// selectors (an exact right is a topic of the update when that topic's stamp is the
+/// update's). So a publish costs the subscribers it reaches plus the distinct patterns,
+/// never all subscribers.
+///
+/// # History and replay
+/// The history holds every retained event once, in `seq` order. Three bounds let events go:
+/// each topic keeps at most [`HubConfig::history_events`] events and
+/// [`HubConfig::history_bytes`] encoded bytes (its oldest go first), and the whole hub at
+/// most [`HubConfig::history_total_bytes`] (the oldest of the whole hub go first). An update
+/// with several topics is one event, counted once against the total and once against each
+/// of its topics; it is let go of as a whole as soon as any bound lets it go. Each topic
+/// remembers the `seq` of the newest of its events let go of.
+///
+/// A subscription with a `Last-Event-ID` resumes after a position `p` found as follows:
+///
+/// 1. [`EARLIEST`] (Mercure's reserved value) is the position before every event: all of
+///    history;
+/// 2. if a retained event has exactly that wire id, `p` is its `seq` (a hash lookup for
+///    publisher-chosen ids);
+/// 3. otherwise, if the id is a decimal number `n` (canonical: no sign, no leading zero) from
+///    `first_seq - 1` ([`HubConfig::first_seq`]) up to below the next `seq`, `p = n`: a
+///    hub-assigned id whose event is no longer retained, or of a topic not selected;
+/// 4. otherwise the id is unknown (for example from before a restart, or from the future).
+///
+/// Every retained event with `seq > p` that the subscriber may see (selectors, and rights
+/// for a private one) is queued, in `seq` order, each once. The outcome is
+/// [`Replay::Resumed`] when no event the subscriber could have seen was let go of after
+/// `p`, else [`Replay::Missed`]; an unknown id is `Missed` with the whole visible history. A
+/// `Missed` subscriber first receives an event of type [`MISSED_EVENT_TYPE`], with no id,
+/// whose data is the id it asked for (empty if that is not a valid [`EventId`](crate::EventId)).
+///
+/// Whether something was let go of after `p` is exact per exact topic. For `*` it is
+/// whether the hub let any event go after `p`; for a pattern, whether a known topic the
+/// pattern matches let one go, or any topic was forgotten, after `p`. Rights are not looked
+/// at here: an evicted private event the subscriber could not have read still makes it
+/// `Missed`. So `Missed` may be said when nothing visible was lost, never `Resumed` when
+/// something was.
+///
+/// [`Subscribed::resumed_after`] is what a Mercure hub puts in its `Last-Event-ID`
+/// (draft-08: `Mercure-Last-Event-ID`) response header: the requested id when the replay is
+/// `Resumed` after an event of this hub (nothing visible is missing between it and the first
+/// event sent), and `None`, to be sent as `earliest`, otherwise (`earliest` asked, an unknown
+/// id, a resume before this hub's first event, or `Missed`), so a client that compares it
+/// with the id it sent learns whether it may have lost events.
+///
+/// Topics are bounded by [`HubConfig::max_topics`]: when a publish creates a topic beyond it,
+/// the hub forgets the least recently published topic that nobody subscribes to by an exact
+/// selector or holds as an exact right (such topics are never forgotten; if every topic is
+/// one, the new topic is allowed, since subscribers are bounded too), with its events. A
+/// resume to a topic the hub forgot, or to a topic it creates afterwards, cannot prove
+/// nothing was missed: it is `Missed` when the id is older than the newest event of any
+/// forgotten topic.
+///
+/// # Queues
+/// A subscriber's frames come out of [`Hub::pop_frame`] in this order: the missed marker,
+/// the replayed events, then live frames (events and keep-alives). The retry hint
+/// ([`HubConfig::retry`]) is the line `retry: N`, queued as a frame of its own just before
+/// the first *event* frame (marker, replayed or live), so that it goes out in the same SSE
+/// block as that event: some clients drop a block without data, and a hint alone in one
+/// would be lost on them. A keep-alive before the first event goes out alone. Replayed
+/// events do not count against [`HubConfig::queue_capacity`]: a client that reconnects with
+/// a long backlog keeps its whole live queue. Live events are queued under
+/// [`HubConfig::overflow`]; under [`Overflow::Disconnect`](crate::Overflow::Disconnect) a subscriber whose queue is full
+/// is removed (as [`Hub::unsubscribe`] would) and reported once by [`Hub::poll_close`].
+/// Keep-alives never take a place in the live queue, so they never cause a drop or a
+/// disconnect.
+///
+/// [`Hub::poll_ready`] is edge-triggered: a subscriber comes out once when frames are queued
+/// for it, and again only after `pop_frame` has returned `None` for it. So drain each ready
+/// subscriber until `None` (or until its socket would block, and come back to it later).
+///
+/// # Keep-alive
+/// With [`HubConfig::keepalive`] `= Some(k)` and `slack = k / 4` (at least 1 ms), a
+/// subscriber whose queue is empty and that has had nothing queued for `k - slack` gets a
+/// `: ping` comment at the next sweep. `handle_timeout` sweeps when [`Hub::poll_timeout`] is
+/// due, which is never later than the first time some subscriber is due, and never sooner
+/// than `slack` after the previous sweep. So, when the caller calls `handle_timeout` at
+/// `poll_timeout`, a subscriber that drains its queue receives something at least every `k`,
+/// and a ping never comes more than `slack` before `k` has passed. A subscriber with frames
+/// still queued at a sweep is not idle (its connection has bytes to write): it gets no ping
+/// and is looked at again at the next sweep, at most `slack` later. There are no
+/// per-subscriber timers: a sweep visits every subscriber, and sweeps are at least `slack`
+/// apart, so keep-alives cost at most four visits per subscriber per `k`.
+///
+/// # Costs
+/// A publish encodes once, inserts into the history (`O(log n)`), and, per subscriber it
+/// reaches, clones a reference-counted frame into its queue (no allocation in the steady
+/// state, no hashing); plus one evaluation per distinct pattern per topic of the update.
+/// Each event let go of costs `O(log n)` and, for an event with several topics, a removal
+/// from the middle of another topic's part (at most `history_events / 2` moves of a `u64`).
+/// `unsubscribe` costs the number of selectors and rights of that subscriber. `poll_timeout`
+/// is O(1). A resume costs `O(log n)` to find its position and then the retained events
+/// after it (of its topics when all its selectors are exact, of the whole hub otherwise,
+/// each checked against its selectors and rights); deciding `Missed` for a pattern may look
+/// at every known topic. Publisher-chosen ids are found through a hash map.
+///
+/// # Memory
+/// With `E` = [`HubConfig::history_events`], `B` = [`HubConfig::history_bytes`],
+/// `T` = [`HubConfig::history_total_bytes`], `K` = [`HubConfig::max_topics`] and `S` =
+/// [`HubConfig::max_subscribers`], the history's memory is at most
+///
+/// ```text
+/// frames:   min(T, K × B)                       encoded bytes, each event once
+/// events:   N × (≈ 100 B + 2 × its id's length + 4 B per extra topic + 8 B per topic)
+///           where N ≤ min(K × E, T / 15)      (15 B: the smallest frame, `id: 1\ndata: \n\n`)
+/// topics:   (K + topics of exact selectors and rights) × (≈ 200 B + name ≤ Topic::MAX_LEN)
+/// ```
+///
+/// (`T / 15` is the bound when tiny events are published: lower `history_events` or `T`
+/// where that matters.) Per subscriber, besides its queue ([`HubConfig::queue_capacity`]
+/// frames) and a replay backlog while it drains: its slot (at most 160 B), 12 B per selector
+/// and 8 B per right, and each distinct pattern once, whoever uses it.
+///
+/// # Examples
 ///
 /// ```
 /// use ssecast::{Event, Hub, HubConfig, Millis, Replay, Topic};
@@ -594,7 +599,7 @@ impl Hub {
     }
 
     /// When `handle_timeout` should next be called, if ever: `None` without keep-alives or
-    /// subscribers. See the [module docs](self#keep-alive) for the guarantee.
+    /// subscribers. See [keep-alive](Hub#keep-alive) for the guarantee.
     pub fn poll_timeout(&self) -> Option<Millis> {
         let ka = self.keepalive?;
         let due = self.next_due?;

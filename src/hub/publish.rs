@@ -267,7 +267,7 @@ impl Hub {
     }
     /// Records that events of `topic` up to `seq` may be missing from its history (it was
     /// filled from a log that had let them go): a resume from a position before `seq` is
-    /// then [`Replay::Missed`]. Does nothing for a topic the hub does not know.
+    /// then [`Replay::Missed`](crate::Replay::Missed). Does nothing for a topic the hub does not know.
     pub fn mark_evicted(&mut self, topic: &Topic, seq: u64) {
         if let Some(&index) = self.topic_index.get(topic) {
             if let Some(state) = self.topics[index as usize].as_mut() {

@@ -25,7 +25,7 @@ pub enum Replay {
         replayed: usize,
     },
     /// The last event ID is older than the history (or unknown): events may have been
-    /// missed. The subscriber first receives an event of type [`MISSED_EVENT_TYPE`] whose
+    /// missed. The subscriber first receives an event of type [`MISSED_EVENT_TYPE`](crate::MISSED_EVENT_TYPE) whose
     /// data is the id it asked for, then all the visible history still kept after the
     /// position (all of it for an unknown id), then live events.
     Missed {
@@ -42,14 +42,14 @@ pub struct Subscribed {
     /// What the `Last-Event-ID` got.
     pub replay: Replay,
     /// The id a Mercure hub reports in its `Last-Event-ID` response header; `None` stands
-    /// for `earliest`. See the [module docs](self#history-and-replay).
+    /// for `earliest`. See [history and replay](Hub#history-and-replay).
     pub resumed_after: Option<EventId>,
 }
 /// Why [`Hub::subscribe`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SubscribeError {
-    /// [`HubConfig::max_subscribers`] are subscribed already.
+    /// [`HubConfig::max_subscribers`](crate::HubConfig::max_subscribers) are subscribed already.
     Full {
         /// The limit.
         max: usize,
@@ -67,7 +67,7 @@ impl std::error::Error for SubscribeError {}
 impl Hub {
     /// Adds a subscriber to `topics`, exactly (the default topic when empty; duplicates count
     /// once), with no rights to private updates: [`subscribe_with`](Hub::subscribe_with)
-    /// with [`SelectorKind::Exact`] selectors and [`Rights::None`].
+    /// with [`SelectorKind::Exact`](crate::SelectorKind::Exact) selectors and [`Rights::None`].
     pub fn subscribe(
         &mut self,
         topics: &[Topic],
@@ -84,10 +84,10 @@ impl Hub {
     /// Adds a subscriber that receives the updates one of `selectors` matches (none: it
     /// receives nothing but keep-alives; a selector named twice counts once) and the private
     /// ones among them that `rights` allows. Its queue starts, when `last_event_id` is given,
-    /// with the replay described in the [module docs](self#history-and-replay); the retry
+    /// with the replay described in [history and replay](Hub#history-and-replay); the retry
     /// hint (if configured) comes with its first event.
     ///
-    /// Refuses with [`SubscribeError::Full`] when [`HubConfig::max_subscribers`] are
+    /// Refuses with [`SubscribeError::Full`] when [`HubConfig::max_subscribers`](crate::HubConfig::max_subscribers) are
     /// subscribed. The caller should bound the number of selectors and rights per
     /// subscription: each costs a little memory, and the replay can hold the history of each.
     pub fn subscribe_with(
