@@ -6,20 +6,95 @@
 //! history and the part of every one of its topics, and each of them remembers its `seq` as
 //! let go of.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 
 use super::TopicState;
-use crate::encode::Frame;
-use crate::event::EventId;
+use crate::encode::{id_span, Frame};
+use crate::event::Event;
 
 /// One retained event.
 #[derive(Debug)]
 pub(super) struct Entry {
     pub(super) frame: Frame,
-    /// The publisher's id, if it chose one; otherwise the wire id is `seq`.
-    pub(super) id: Option<EventId>,
+    /// Where the publisher's id is in `frame`, if it chose one; otherwise the wire id is
+    /// `seq`.
+    pub(super) id: Option<IdSpan>,
     pub(super) topics: Topics,
     pub(super) private: bool,
+}
+
+/// Where an event's id is in its frame (see [`id_span`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct IdSpan {
+    start: u32,
+    len: u32,
+}
+
+impl IdSpan {
+    /// The span of `event`'s id in its encoded frame.
+    pub(super) fn of(event: &Event) -> Option<IdSpan> {
+        let (start, len) = id_span(event)?;
+        // Both are far below u32::MAX: an id is at most 1 KiB, an event type 256 B.
+        Some(IdSpan {
+            start: start as u32,
+            len: len as u32,
+        })
+    }
+}
+
+/// A retained event's publisher-chosen id, read in place from its frame: the index of ids
+/// costs no copy of them. Hashes and compares as the id's `str`, so it is found by one.
+#[derive(Debug)]
+struct IdKey {
+    frame: Frame,
+    span: IdSpan,
+}
+
+impl IdKey {
+    fn as_str(&self) -> &str {
+        span_str(&self.frame, self.span)
+    }
+}
+
+/// The text of `span` in `frame`.
+fn span_str(frame: &Frame, span: IdSpan) -> &str {
+    let start = span.start as usize;
+    let bytes = frame
+        .as_bytes()
+        .get(start..start + span.len as usize)
+        .unwrap_or_default();
+    // The bytes are a validated `EventId`, so UTF-8; anything else would be a bug in
+    // `id_span`, and reads as an id no lookup can name.
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+impl Borrow<str> for IdKey {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Hash for IdKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialEq for IdKey {
+    fn eq(&self, other: &IdKey) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for IdKey {}
+
+impl Entry {
+    /// The publisher's id, if it chose one.
+    pub(super) fn custom_id(&self) -> Option<&str> {
+        self.id.map(|span| span_str(&self.frame, span))
+    }
 }
 
 /// The topics of an event, as indices into the hub's topic table (an event is let go of
@@ -104,7 +179,7 @@ pub(super) struct History {
     bytes: usize,
     /// Publisher-chosen id to `seq`, for every retained event that has one. Ids are unique
     /// among retained events (a publish with a retained id is a duplicate).
-    custom: HashMap<EventId, u64>,
+    custom: HashMap<IdKey, u64>,
     /// The newest `seq` let go of anywhere, or marked so from outside (0: none).
     evicted_max: u64,
     /// Events let go of so far.
@@ -121,8 +196,12 @@ impl History {
                 topic.history.add(seq, len);
             }
         }
-        if let Some(id) = &entry.id {
-            self.custom.insert(id.clone(), seq);
+        if let Some(span) = entry.id {
+            let key = IdKey {
+                frame: entry.frame.clone(),
+                span,
+            };
+            self.custom.insert(key, seq);
         }
         self.bytes += len;
         self.entries.insert(seq, entry);
@@ -169,8 +248,8 @@ impl History {
                 topic.history.remove(seq, len);
             }
         }
-        if let Some(id) = &entry.id {
-            self.custom.remove(id.as_str());
+        if let Some(id) = entry.custom_id() {
+            self.custom.remove(id);
         }
         self.bytes -= len;
         self.evicted_max = self.evicted_max.max(seq);

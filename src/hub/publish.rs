@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::dispatch::{Offer, Sink};
-use super::history::{Bounds, Entry, Topics};
+use super::history::{Bounds, Entry, IdSpan, Topics};
 use super::{canonical_u64, CloseReason, Hub, SubscriberId};
 use crate::encode::Frame;
 use crate::event::{Event, EventId, Millis, Topic};
@@ -167,7 +167,8 @@ impl Hub {
             let seq = self.next_seq;
             self.next_seq += 1;
             let frame = self.encode(&event);
-            self.publish_frame(&topics, private, seq, id.clone(), Some(id), frame, now)
+            let span = IdSpan::of(&event);
+            self.publish_frame(&topics, private, seq, id, span, frame, now)
         } else {
             // Never give out a number that is the publisher-chosen id of a retained event.
             let mut seq = self.next_seq;
@@ -254,8 +255,8 @@ impl Hub {
             &update.topics,
             update.private,
             seq,
-            id.clone(),
-            Some(id),
+            id,
+            IdSpan::of(&update.event),
             frame,
             now,
         ))
@@ -285,7 +286,7 @@ impl Hub {
         private: bool,
         seq: u64,
         id: EventId,
-        custom: Option<EventId>,
+        custom: Option<IdSpan>,
         frame: Frame,
         now: Millis,
     ) -> Published {
