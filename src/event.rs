@@ -129,8 +129,20 @@ impl Borrow<str> for EventId {
 }
 
 impl From<u64> for EventId {
-    fn from(n: u64) -> EventId {
-        EventId(n.to_string().into_boxed_str())
+    /// `n` in decimal (the hub's ids): digits written on the stack, one allocation.
+    fn from(mut n: u64) -> EventId {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // ASCII digits are UTF-8.
+        EventId(std::str::from_utf8(&digits[i..]).unwrap_or_default().into())
     }
 }
 
@@ -383,6 +395,13 @@ mod tests {
                 max: Topic::MAX_LEN
             })
         );
+    }
+
+    #[test]
+    fn hub_ids_are_decimal() {
+        for n in [0, 7, 10, 99, 12345, u64::MAX] {
+            assert_eq!(EventId::from(n).as_str(), n.to_string());
+        }
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //! let go of.
 
 use std::borrow::Borrow;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 
+use super::log::Log;
 use super::TopicState;
 use crate::encode::{id_span, Frame};
 use crate::event::Event;
@@ -157,7 +158,7 @@ impl TopicHistory {
         }
         self.bytes -= len;
         self.evicted_seq = self.evicted_seq.max(seq);
-        if self.seqs.is_empty() {
+        if self.seqs.is_empty() && self.seqs.capacity() > 8 {
             // Give the memory back: a topic whose events all went should cost little.
             self.seqs = VecDeque::new();
         }
@@ -174,7 +175,7 @@ pub(super) struct Bounds {
 
 #[derive(Debug, Default)]
 pub(super) struct History {
-    entries: BTreeMap<u64, Entry>,
+    entries: Log,
     /// Encoded bytes of every retained event, each counted once.
     bytes: usize,
     /// Publisher-chosen id to `seq`, for every retained event that has one. Ids are unique
@@ -230,7 +231,7 @@ impl History {
             }
         }
         while self.bytes > bounds.total_bytes {
-            let Some((&oldest, _)) = self.entries.first_key_value() else {
+            let Some(oldest) = self.entries.first() else {
                 break;
             };
             self.evict(oldest, topics);
@@ -239,7 +240,7 @@ impl History {
 
     /// Lets event `seq` go, from the history and from each of its topics' parts.
     pub(super) fn evict(&mut self, seq: u64, topics: &mut [Option<TopicState>]) {
-        let Some(entry) = self.entries.remove(&seq) else {
+        let Some(entry) = self.entries.remove(seq) else {
             return;
         };
         let len = entry.frame.len();
@@ -276,28 +277,25 @@ impl History {
     pub(super) fn find_wire_id(&self, id: &str, number: Option<u64>) -> Option<u64> {
         self.find_custom(id).or_else(|| {
             let n = number?;
-            self.entries.get(&n).filter(|e| e.id.is_none()).map(|_| n)
+            self.entries.get(n).filter(|e| e.id.is_none()).map(|_| n)
         })
     }
 
     pub(super) fn contains(&self, seq: u64) -> bool {
-        self.entries.contains_key(&seq)
+        self.entries.get(seq).is_some()
     }
 
     pub(super) fn get(&self, seq: u64) -> Option<&Entry> {
-        self.entries.get(&seq)
+        self.entries.get(seq)
     }
 
     /// Every retained event after position `after`, in `seq` order.
     pub(super) fn after(&self, after: u64) -> impl Iterator<Item = (u64, &Entry)> {
-        self.entries
-            .range(after.saturating_add(1)..)
-            .map(|(&seq, e)| (seq, e))
-            .filter(move |_| after < u64::MAX)
+        self.entries.after(after)
     }
 
     pub(super) fn seqs(&self) -> Vec<u64> {
-        self.entries.keys().copied().collect()
+        self.entries.after(0).map(|(seq, _)| seq).collect()
     }
 
     pub(super) fn bytes(&self) -> usize {

@@ -9,6 +9,7 @@
 mod config;
 mod dispatch;
 mod history;
+mod log;
 mod publish;
 mod replay;
 mod selector;

@@ -124,9 +124,11 @@ impl Hub {
     /// update with that one topic. Returns the event's wire id (for a duplicate, the id of
     /// the retained event, which is the same id).
     pub fn publish(&mut self, topic: &Topic, event: Event, now: Millis) -> EventId {
-        self.publish_update(Update::new(topic.clone(), event), now)
+        // The same as `publish_update`, without building an `Update` (its `Vec`).
+        self.publish_event(std::slice::from_ref(topic), false, event, now)
             .id
     }
+
     /// Publishes `update`: assigns the next `seq` (and id, when the event has none), encodes
     /// it once, keeps it in the history and queues it to every subscriber that selects it
     /// (and may read it, if private) under the overflow policy. If its id is the id of a
@@ -151,6 +153,18 @@ impl Hub {
             private,
             event,
         } = update;
+        self.publish_event(&topics, private, event, now)
+    }
+
+    /// [`publish_update`](Hub::publish_update) of an update given by parts (`topics` not
+    /// empty, each once).
+    fn publish_event(
+        &mut self,
+        topics: &[Topic],
+        private: bool,
+        event: Event,
+        now: Millis,
+    ) -> Published {
         if let Some(id) = event.id() {
             if let Some(seq) = self
                 .history
@@ -168,7 +182,7 @@ impl Hub {
             self.next_seq += 1;
             let frame = self.encode(&event);
             let span = IdSpan::of(&event);
-            self.publish_frame(&topics, private, seq, id, span, frame, now)
+            self.publish_frame(topics, private, seq, id, span, frame, now)
         } else {
             // Never give out a number that is the publisher-chosen id of a retained event.
             let mut seq = self.next_seq;
@@ -179,7 +193,7 @@ impl Hub {
             }
             self.next_seq = seq + 1;
             let frame = self.encode(&event.with_id(id.clone()));
-            self.publish_frame(&topics, private, seq, id, None, frame, now)
+            self.publish_frame(topics, private, seq, id, None, frame, now)
         }
     }
     /// Publishes an event whose order was decided outside this hub: [`publish_update_at`]
@@ -229,6 +243,10 @@ impl Hub {
         let Some(id) = update.event.id().cloned() else {
             return Err(PublishAtError::NoId);
         };
+        if seq == 0 {
+            // 0 is the position before every event.
+            return Err(PublishAtError::NotAfter { last: 0 });
+        }
         for topic in &update.topics {
             if let Some(last) = self.topic_last_seq(topic) {
                 if seq <= last {
