@@ -12,6 +12,7 @@
 //!   private updates, each subscriber holding the right to its own topic.
 //! - `template/publish_and_drain/N`: as `hub/`, but every subscriber selects by the URI
 //!   template `https://example.com/books/{id}` (one interned pattern, evaluated once).
+//! - `url_pattern/publish_and_drain/N`: the same with the draft-08 URL pattern `/books/:id`.
 //! - `private/publish_and_drain/N`: as `hub/`, but the event is private and every subscriber
 //!   holds the right `https://example.com/books/{id}` (one interned right, evaluated once;
 //!   per subscriber a lookup of its answer).
@@ -19,7 +20,9 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use ssecast::{Event, Hub, HubConfig, Millis, Rights, Selector, SelectorKind, Topic, Update};
+use ssecast::{
+    BaseUrl, Event, Hub, HubConfig, Millis, Rights, Selector, SelectorKind, Topic, Update,
+};
 
 fn config(subscribers: usize) -> HubConfig {
     let mut config = HubConfig::default();
@@ -156,6 +159,12 @@ fn template(c: &mut Criterion) {
     fan_out_with(c, "template", &books, &Rights::None, false);
 }
 
+fn url_pattern(c: &mut Criterion) {
+    let hub = BaseUrl::parse("https://example.com/.well-known/mercure").unwrap();
+    let books = [Selector::url_pattern("/books/:id", &hub).unwrap()];
+    fan_out_with(c, "url_pattern", &books, &Rights::None, false);
+}
+
 fn private(c: &mut Criterion) {
     let book = [Selector::exact(Topic::new(BOOK).unwrap())];
     let rights = Rights::Selectors(vec![Selector::new(BOOKS, SelectorKind::Topic).unwrap()]);
@@ -197,6 +206,7 @@ fn main() {
     own_topic(&mut c);
     own_private(&mut c);
     template(&mut c);
+    url_pattern(&mut c);
     private(&mut c);
     c.final_summary();
 }

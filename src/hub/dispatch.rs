@@ -2,7 +2,7 @@
 //! once, shared by the subscribers that route by it or hold it as a right, and evaluated at
 //! most once per update.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use std::collections::VecDeque;
@@ -12,6 +12,7 @@ use super::{Grant, Member, Notify, Right, Slot, Stats, SubscriberId, TopicState}
 use crate::encode::Frame;
 use crate::event::{Millis, Topic};
 use crate::queue::Pushed;
+use crate::urlpattern::{BaseUrl, TopicUrl};
 
 #[derive(Debug)]
 pub(super) struct PatternState {
@@ -37,6 +38,16 @@ pub(super) struct Patterns {
     index: HashMap<PatternKey, u32>,
     /// Patterns with routing subscribers: each is evaluated once per update.
     routing: Vec<u32>,
+    /// The current update's topics parsed as URLs, for URL patterns: parsed once per update
+    /// (and base), not once per pattern.
+    urls: UrlCache,
+}
+
+#[derive(Debug, Default)]
+struct UrlCache {
+    epoch: Cell<u64>,
+    base: RefCell<Option<BaseUrl>>,
+    topics: RefCell<Vec<Option<TopicUrl>>>,
 }
 
 impl Patterns {
@@ -146,9 +157,31 @@ impl Patterns {
             return false;
         };
         if state.stamp.get() != epoch {
-            state
-                .matched
-                .set(topics.iter().any(|t| state.pattern.matches(t)));
+            let matched = match &state.pattern {
+                Pattern::UrlPattern(pattern) => {
+                    let urls = &self.urls;
+                    let stale = urls.epoch.get() != epoch
+                        || urls.base.borrow().as_ref() != Some(pattern.base());
+                    if stale {
+                        let parsed = topics
+                            .iter()
+                            .map(|t| TopicUrl::parse(t.as_str(), pattern.base()))
+                            .collect();
+                        *urls.topics.borrow_mut() = parsed;
+                        *urls.base.borrow_mut() = Some(pattern.base().clone());
+                        urls.epoch.set(epoch);
+                    }
+                    // A topic that is not a URL matches no URL pattern (`*` is never one
+                    // here: `Selector::url_pattern` makes it `Matcher::All`).
+                    urls.topics
+                        .borrow()
+                        .iter()
+                        .flatten()
+                        .any(|url| pattern.matches_url(url))
+                }
+                other => topics.iter().any(|t| other.matches(t)),
+            };
+            state.matched.set(matched);
             state.stamp.set(epoch);
         }
         state.matched.get()

@@ -319,20 +319,24 @@ struct Keepalive {
 ///
 /// # Memory
 /// With `E` = [`HubConfig::history_events`], `B` = [`HubConfig::history_bytes`],
-/// `T` = [`HubConfig::history_total_bytes`], `K` = [`HubConfig::max_topics`] and `S` =
-/// [`HubConfig::max_subscribers`], the history's memory is at most
+/// `T` = [`HubConfig::history_total_bytes`], and `K` topics (at most
+/// [`HubConfig::max_topics`] plus those held by exact selectors and rights, which
+/// [`HubConfig::max_subscribers`] bounds), the history holds at most `N ≤ min(K × E, T / 14)`
+/// events (14 B: the smallest frame, `id: 1\ndata: \n\n`) and takes at most
 ///
 /// ```text
-/// frames:   min(T, K × B)                       encoded bytes, each event once
-/// events:   N × (≈ 100 B + 2 × its id's length + 4 B per extra topic + 8 B per topic)
-///           where N ≤ min(K × E, T / 15)      (15 B: the smallest frame, `id: 1\ndata: \n\n`)
-/// topics:   (K + topics of exact selectors and rights) × (≈ 200 B + name ≤ Topic::MAX_LEN)
+/// frames:  min(T, K × B)           encoded bytes, each event once however many topics
+/// events:  N × (≈ 95 B, ≈ 170 B with a publisher-chosen id)   + 8 B per topic of each
+/// topics:  K × (≈ 200 B + its name, at most Topic::MAX_LEN)
 /// ```
 ///
-/// (`T / 15` is the bound when tiny events are published: lower `history_events` or `T`
-/// where that matters.) Per subscriber, besides its queue ([`HubConfig::queue_capacity`]
-/// frames) and a replay backlog while it drains: its slot (at most 160 B), 12 B per selector
-/// and 8 B per right, and each distinct pattern once, whoever uses it.
+/// (per-event figures measured over a million events, RSS growth less the frames' bytes:
+/// the index entry, the frame's allocation header, each topic's part, the id index). `T`
+/// counts frames only, so with tiny events the overhead dominates: lower `E` or `T` where
+/// that matters. Per subscriber, besides its queue ([`HubConfig::queue_capacity`] frames)
+/// and a replay backlog while it drains: its slot (at most 160 B), 12 B per selector and
+/// 8 B per right, and each distinct pattern once, whoever uses it (a template's compiled
+/// matcher, and the lazy DFA cache `regex` grows as it is used).
 ///
 /// # Examples
 ///
