@@ -43,6 +43,17 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
+/// Where [`encode`] writes `event`'s id, as `(start, len)` in its bytes (`None` without an
+/// id): the hub indexes publisher ids by this span of the shared frame instead of keeping a
+/// copy. It follows `encode`'s field order: `event:`, then `id:`.
+pub(crate) fn id_span(event: &Event) -> Option<(usize, usize)> {
+    let id = event.id()?;
+    let before = event
+        .event_type()
+        .map_or(0, |t| "event: \n".len() + t.as_str().len());
+    Some((before + "id: ".len(), id.as_str().len()))
+}
+
 /// The exact number of bytes [`encode`] appends for `event`.
 pub fn encoded_len(event: &Event) -> usize {
     let breaks = memchr::memchr_iter(b'\n', event.data().as_bytes()).count();
@@ -163,6 +174,15 @@ impl Frame {
         Frame(buf.into())
     }
 
+    /// The line `retry: N` alone, with no blank line after it: the hub queues it just
+    /// before a subscriber's first event frame, so the two make one SSE block (clients that
+    /// drop a block without data would lose a hint sent alone).
+    pub(crate) fn retry_line(retry: Millis) -> Frame {
+        let mut buf = Vec::with_capacity(32);
+        retry_field(&mut buf, retry);
+        Frame(buf.into())
+    }
+
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
@@ -188,5 +208,33 @@ impl AsRef<[u8]> for Frame {
 impl fmt::Debug for Frame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Frame({:?})", String::from_utf8_lossy(&self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventId, EventType};
+
+    #[test]
+    fn id_span_finds_the_id_in_the_encoded_bytes() {
+        let id = || EventId::new("urn:uuid:7").unwrap();
+        let cases = [
+            Event::new("x").with_id(id()),
+            Event::new("a\nb").with_id(id()).with_retry(Millis(5)),
+            Event::new("")
+                .with_id(id())
+                .with_type(EventType::new("up").unwrap()),
+        ];
+        for event in cases {
+            let frame = Frame::event(&event);
+            let (start, len) = id_span(&event).unwrap();
+            assert_eq!(
+                &frame.as_bytes()[start..start + len],
+                b"urn:uuid:7",
+                "{event:?}"
+            );
+        }
+        assert_eq!(id_span(&Event::new("x")), None);
     }
 }

@@ -3,7 +3,9 @@
 //! Values are checked once, when they are built ("parse, don't validate"), so that
 //! encoding a validated [`Event`] cannot fail and cannot inject a field into the stream.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::sync::Arc;
 
 /// A span of time or a point on the caller's monotonic clock, in milliseconds.
 ///
@@ -37,6 +39,7 @@ impl fmt::Display for Millis {
 
 /// Why a field value was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FieldError {
     /// The value contains a carriage return (U+000D), which would end the line.
     CarriageReturn,
@@ -44,6 +47,9 @@ pub enum FieldError {
     LineFeed,
     /// The value contains U+0000, which makes a client ignore an `id` field.
     Nul,
+    /// The value contains another control character (Unicode category `Cc`: U+0001 to
+    /// U+001F, U+007F to U+009F), refused in topic names.
+    Control,
     /// The value is empty where a value is required (topic names).
     Empty,
     /// The value is longer than the limit for its kind.
@@ -59,6 +65,7 @@ impl fmt::Display for FieldError {
             FieldError::CarriageReturn => f.write_str("contains a carriage return (CR)"),
             FieldError::LineFeed => f.write_str("contains a line feed (LF)"),
             FieldError::Nul => f.write_str("contains a NUL character"),
+            FieldError::Control => f.write_str("contains a control character"),
             FieldError::Empty => f.write_str("is empty"),
             FieldError::TooLong { max } => write!(f, "is longer than {max} bytes"),
         }
@@ -114,9 +121,28 @@ impl EventId {
     }
 }
 
+/// Lets a map keyed by ids be searched with a `&str` (the hub's index of publisher ids).
+impl Borrow<str> for EventId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl From<u64> for EventId {
-    fn from(n: u64) -> EventId {
-        EventId(n.to_string().into_boxed_str())
+    /// `n` in decimal (the hub's ids): digits written on the stack, one allocation.
+    fn from(mut n: u64) -> EventId {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // ASCII digits are UTF-8.
+        EventId(std::str::from_utf8(&digits[i..]).unwrap_or_default().into())
     }
 }
 
@@ -192,20 +218,28 @@ impl Comment {
 
 /// The name of a topic subscribers select and publishers publish to.
 ///
-/// A topic name is 1 to 256 bytes with no ASCII control characters.
+/// A topic name is 1 to [`Topic::MAX_LEN`] bytes with no control characters (Unicode
+/// category `Cc`: U+0000 to U+001F and U+007F to U+009F). Anything else is allowed: Mercure
+/// topics are IRIs, often long ones that carry another IRI percent-encoded in their query.
+/// Cloning a topic is a reference-count increment.
 ///
 /// ```
-/// use ssecast::Topic;
+/// use ssecast::{FieldError, Topic};
 /// assert_eq!(Topic::default().as_str(), "default");
 /// assert!(Topic::new("news/sport").is_ok());
-/// assert!(Topic::new("").is_err());
+/// assert!(Topic::new("https://example.com/users/foo/?topic=https%3A%2F%2Fexample.com%2Fbooks%2F1").is_ok());
+/// assert_eq!(Topic::new(""), Err(FieldError::Empty));
+/// assert_eq!(Topic::new("a\u{7f}b"), Err(FieldError::Control));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Topic(Box<str>);
+pub struct Topic(Arc<str>);
 
 impl Topic {
-    /// The longest topic name accepted, in bytes.
-    pub const MAX_LEN: usize = 256;
+    /// The longest topic name accepted, in bytes: room for an IRI carrying another one in
+    /// its query. The hub keeps a topic's name once per known topic (with the index entry
+    /// that finds it, sharing the same allocation), so names cost at most this much per
+    /// topic: see [the hub's memory bound](crate::Hub#memory).
+    pub const MAX_LEN: usize = 2048;
     /// The name of the default topic.
     pub const DEFAULT: &'static str = "default";
 
@@ -218,8 +252,8 @@ impl Topic {
         if value.len() > Self::MAX_LEN {
             return Err(FieldError::TooLong { max: Self::MAX_LEN });
         }
-        check_line(&value, true)?;
-        Ok(Topic(value.into_boxed_str()))
+        check_controls(&value)?;
+        Ok(Topic(value.into()))
     }
 
     /// The topic name as a string slice.
@@ -228,9 +262,30 @@ impl Topic {
     }
 }
 
+/// Refuses every control character (`char::is_control` is exactly Unicode's `Cc`), naming
+/// the three that would break a line as [`check_line`] does.
+fn check_controls(value: &str) -> Result<(), FieldError> {
+    // Controls are ASCII (below 0x20, 0x7F) or two-byte sequences starting 0xC2 (U+0080 to
+    // U+009F): one pass over the bytes finds both without decoding.
+    let bytes = value.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let control =
+            b < 0x20 || b == 0x7F || (b == 0xC2 && bytes.get(i + 1).is_some_and(|&n| n < 0xA0));
+        if control {
+            return Err(match b {
+                b'\r' => FieldError::CarriageReturn,
+                b'\n' => FieldError::LineFeed,
+                b'\0' => FieldError::Nul,
+                _ => FieldError::Control,
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Default for Topic {
     fn default() -> Topic {
-        Topic(Topic::DEFAULT.into())
+        Topic(Arc::from(Topic::DEFAULT))
     }
 }
 
@@ -321,6 +376,32 @@ mod tests {
         assert!(EventType::new("a\0b").is_ok());
         assert_eq!(EventType::new("a\0b\nc"), Err(FieldError::LineFeed));
         assert_eq!(EventId::new("a\0b"), Err(FieldError::Nul));
+    }
+
+    #[test]
+    fn topics_refuse_exactly_the_control_characters() {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let topic = format!("a{c}b");
+            assert_eq!(Topic::new(topic).is_ok(), !c.is_control(), "{:?}", c);
+        }
+        assert_eq!(Topic::new("a\rb"), Err(FieldError::CarriageReturn));
+        assert_eq!(Topic::new("a\nb"), Err(FieldError::LineFeed));
+        assert_eq!(Topic::new("a\0b"), Err(FieldError::Nul));
+        assert_eq!(Topic::new("a\u{85}b"), Err(FieldError::Control));
+        assert!(Topic::new("x".repeat(Topic::MAX_LEN)).is_ok());
+        assert_eq!(
+            Topic::new("x".repeat(Topic::MAX_LEN + 1)),
+            Err(FieldError::TooLong {
+                max: Topic::MAX_LEN
+            })
+        );
+    }
+
+    #[test]
+    fn hub_ids_are_decimal() {
+        for n in [0, 7, 10, 99, 12345, u64::MAX] {
+            assert_eq!(EventId::from(n).as_str(), n.to_string());
+        }
     }
 
     #[test]

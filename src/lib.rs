@@ -9,8 +9,11 @@
 //!   chunking, with [`Limits`] on line and event size.
 //! - [`Queue`] and [`Overflow`]: a bounded subscriber queue and what happens when it is full.
 //! - [`Hub`]: the broker as a sans-I/O state machine (in the style of quinn-proto and str0m):
-//!   subscribers, topics, event ids, a bounded per-topic history for `Last-Event-ID`
-//!   replay, keep-alive deadlines and counters. Time is an argument ([`Millis`]); the hub
+//!   subscribers with [`Selector`]s (exact, `*`, Mercure's URI templates and URL patterns)
+//!   and [`Rights`] to private updates, [`Update`]s with alternate topics, idempotent event
+//!   ids, one bounded history for `Last-Event-ID` replay (per topic and hub-wide),
+//!   keep-alive deadlines and counters, with indexed dispatch (a publish costs the
+//!   subscribers it reaches, not all of them). Time is an argument ([`Millis`]); the hub
 //!   never reads a clock, touches a socket or spawns anything, so it runs the same natively
 //!   and in WebAssembly and is tested by simulation.
 //! - [`UriTemplate`]: Mercure's topic selectors (draft-07), RFC 6570 URI Templates compiled
@@ -31,11 +34,10 @@
 //! ```
 //! use ssecast::{Event, Hub, HubConfig, Millis, SubscriberId, Topic};
 //!
-//! let mut hub = Hub::new(HubConfig {
-//!     keepalive: Some(Millis(20_000)),
-//!     retry: Some(Millis(3_000)),
-//!     ..HubConfig::default()
-//! });
+//! let mut config = HubConfig::default();
+//! config.keepalive = Some(Millis(20_000));
+//! config.retry = Some(Millis(3_000));
+//! let mut hub = Hub::new(config);
 //! let mut sockets: Vec<Vec<u8>> = Vec::new(); // indexed by SubscriberId::index()
 //!
 //! // After every input: write what is ready, close what must be closed.
@@ -61,7 +63,8 @@
 //! let id = hub.publish(&news, Event::new("hello"), now);
 //! pump(&mut hub, &mut sockets);
 //! assert_eq!(id.as_str(), "1");
-//! assert_eq!(sockets[alice.index()], b"retry: 3000\n\nid: 1\ndata: hello\n\n");
+//! // The retry hint travels in the same block as the first event.
+//! assert_eq!(sockets[alice.index()], b"retry: 3000\nid: 1\ndata: hello\n\n");
 //!
 //! // Nothing happens for a while: sleep until the hub's deadline, then let time pass.
 //! sockets[alice.index()].clear();
@@ -92,8 +95,9 @@ pub use decode::{DecodeError, Decoder, EventRef, Limits, MessageEvent};
 pub use encode::{encode, encode_comment, encode_retry, encoded_len, Frame};
 pub use event::{Comment, Event, EventId, EventType, FieldError, Millis, Topic};
 pub use hub::{
-    CloseReason, Hub, HubConfig, PublishAtError, Replay, Stats, SubscribeError, Subscribed,
-    SubscriberId, MISSED_EVENT_TYPE,
+    CloseReason, Hub, HubConfig, PublishAtError, PublishOutcome, Published, Replay, Rights,
+    Selector, SelectorError, SelectorKind, Stats, SubscribeError, Subscribed, SubscriberId, Update,
+    EARLIEST, MISSED_EVENT_TYPE,
 };
 pub use queue::{Overflow, Pushed, Queue, UnknownOverflow};
 pub use template::{TemplateError, UriTemplate};

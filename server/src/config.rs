@@ -213,21 +213,22 @@ impl ServeArgs {
 
     /// The hub configuration these flags describe.
     pub fn hub_config(&self) -> HubConfig {
-        HubConfig {
-            queue_capacity: self.queue as usize,
-            overflow: self.overflow,
-            keepalive: nonzero_millis(self.keepalive),
-            retry: nonzero_millis(self.retry),
-            history_events: self.history,
-            history_bytes: self.history_bytes,
-            max_subscribers: self.max_subscribers,
-            max_topics: self.max_topics,
-            // Ids keep increasing across restarts, and a client's id from an earlier run is
-            // never taken for one of this run's (see `HubConfig::first_seq`).
-            first_seq: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2)),
-        }
+        // `HubConfig` is non-exhaustive: start from the defaults and set what flags decide.
+        let mut config = HubConfig::default();
+        config.queue_capacity = self.queue as usize;
+        config.overflow = self.overflow;
+        config.keepalive = nonzero_millis(self.keepalive);
+        config.retry = nonzero_millis(self.retry);
+        config.history_events = self.history;
+        config.history_bytes = self.history_bytes;
+        config.max_subscribers = self.max_subscribers;
+        config.max_topics = self.max_topics;
+        // Ids keep increasing across restarts, and a client's id from an earlier run is
+        // never taken for one of this run's (see `HubConfig::first_seq`).
+        config.first_seq = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2));
+        config
     }
 
     /// Where static files come from: `--www`, else `./www` if it holds an `index.html`

@@ -20,16 +20,21 @@ fn stream_headers_and_first_bytes_arrive_at_once() {
     assert_eq!(sse.header("X-Accel-Buffering"), Some("no"));
     assert_eq!(sse.header("Transfer-Encoding"), Some("chunked"));
     assert_eq!(sse.header("Content-Encoding"), None);
-    // Nothing is published (no ticker): the retry hint and a comment still come at once.
+    // Nothing is published (no ticker): a comment still comes at once.
     assert!(
         sse.try_comment(WAIT).is_some(),
         "a comment before any event"
     );
-    assert!(common::wait_until(WAIT, || {
-        sse.read_some(Duration::from_millis(50));
-        sse.decoder.retry().is_some()
-    }));
+    // The retry hint comes in the same block as the first event (clients that drop a block
+    // without data would lose it alone).
+    assert_eq!(sse.decoder.retry(), None);
+    assert!(server.wait_metric("ssecast_subscribers", 1, WAIT));
+    let id = server.publish("first");
+    assert_eq!(sse.event().data, "first");
     assert_eq!(sse.decoder.retry(), Some(ssecast::Millis(1500)));
+    let block = format!("retry: 1500\nid: {id}\ndata: first\n\n");
+    let body = String::from_utf8_lossy(&sse.body);
+    assert!(body.contains(&block), "{body:?}");
 }
 
 #[test]

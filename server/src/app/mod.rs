@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_io::Async;
-use ssecast::{Event, EventId, Hub, Millis, SubscribeError, Subscribed, SubscriberId, Topic};
+use ssecast::{Event, EventId, Hub, Millis, PublishOutcome, Subscribed, SubscriberId, Topic, Update};
 
 use crate::config::{ServeArgs, Www};
 use crate::log::{ClusterError, HubAccess, Log, Store, StoreError};
@@ -210,7 +210,9 @@ impl App {
                 let (id, ticket) = self.publish_now_logged(topic, event, |hub, seq| {
                     append(store, hub, topic, seq, &record)
                 });
-                store.durable(ticket).await.map_err(PublishError::Store)?;
+                if let Some(ticket) = ticket {
+                    store.durable(ticket).await.map_err(PublishError::Store)?;
+                }
                 Ok(id)
             }
         }
@@ -230,20 +232,21 @@ impl App {
         }
     }
 
-    /// Publishes, then calls `log` with the hub and the event's `seq` under the same lock.
+    /// Publishes, then calls `log` with the hub and the event's `seq` under the same lock,
+    /// unless the event was a duplicate of a retained id (it published nothing new).
     fn publish_now_logged<T>(
         &self,
         topic: &Topic,
         event: Event,
         log: impl FnOnce(&Hub, u64) -> T,
-    ) -> (EventId, T) {
+    ) -> (EventId, Option<T>) {
         let now = self.now();
         let mut state = self.lock();
-        let id = state.hub.publish(topic, event, now);
-        let seq = state.hub.topic_last_seq(topic).unwrap_or(0);
-        let logged = log(&state.hub, seq);
+        let published = state.hub.publish_update(Update::new(topic.clone(), event), now);
+        let logged = (published.outcome == PublishOutcome::Published)
+            .then(|| log(&state.hub, published.seq));
         self.finish(state);
-        (id, logged)
+        (published.id, logged)
     }
 
     /// Subscribes to `topics` after `last_event_id`; the returned feed is the subscriber's
@@ -273,7 +276,8 @@ impl App {
         let mut state = self.lock();
         let subscribed = match state.hub.subscribe(topics, last_event_id, now) {
             Ok(subscribed) => subscribed,
-            Err(e @ SubscribeError::Full { .. }) => {
+            // `SubscribeError` is non-exhaustive; the limit is its only reason so far.
+            Err(e) => {
                 drop(state);
                 self.counters.refused_full.fetch_add(1, Ordering::Relaxed);
                 return Err(SubscribeRefused::Unavailable(e.to_string()));

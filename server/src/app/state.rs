@@ -56,8 +56,10 @@ impl State {
         }
         let mut to_wake = Vec::new();
         while let Some((id, reason)) = self.hub.poll_close() {
+            // `CloseReason` is non-exhaustive; overflow is its only reason so far.
             let cause = match reason {
                 CloseReason::Overflow => EndCause::Overflow,
+                _ => EndCause::Overflow,
             };
             if let Some(slot) = self.slot_mut(id) {
                 slot.ended.get_or_insert(cause);
