@@ -295,7 +295,8 @@ impl App {
         };
         self.counters.open_streams.fetch_add(1, Ordering::Relaxed);
         self.finish(state);
-        Ok((subscribed, Feed::new(Arc::clone(self), subscribed.id)))
+        let id = subscribed.id;
+        Ok((subscribed, Feed::new(Arc::clone(self), id)))
     }
 
     /// Ends a stream whose client left or stopped reading.
