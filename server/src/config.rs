@@ -83,6 +83,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SSECAST_HISTORY_BYTES", default_value_t = 4 << 20)]
     pub history_bytes: usize,
 
+    /// Encoded bytes kept for replay by all topics together, each event counted once; past
+    /// it the oldest events of the whole hub are let go of first (a client resuming from
+    /// before them gets `ssecast.missed`).
+    #[arg(long, env = "SSECAST_HISTORY_TOTAL_BYTES", default_value_t = 256 << 20)]
+    pub history_total_bytes: usize,
+
     /// Topics kept; past it the least recently published topic without subscribers is
     /// forgotten, history included.
     #[arg(long, env = "SSECAST_MAX_TOPICS", default_value_t = 10_000)]
@@ -221,6 +227,7 @@ impl ServeArgs {
         config.retry = nonzero_millis(self.retry);
         config.history_events = self.history;
         config.history_bytes = self.history_bytes;
+        config.history_total_bytes = self.history_total_bytes;
         config.max_subscribers = self.max_subscribers;
         config.max_topics = self.max_topics;
         // Ids keep increasing across restarts, and a client's id from an earlier run is
