@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-export CARGO_TERM_COLOR=never RUST_LIB_BACKTRACE=0
+export CARGO_TERM_COLOR=never
 
 step "format" cargo fmt --all --check
 step "clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
