@@ -220,3 +220,51 @@ fn an_event_is_encoded_once_whatever_the_subscribers() {
     assert_eq!(late.event().event_type, "ssecast.missed");
     assert_eq!(server.metric("ssecast_encoded_total"), EVENTS as u64 + 1);
 }
+
+#[test]
+fn a_chunked_bodys_framing_costs_no_memory() {
+    // 8,192 one-byte chunks, each with a 4,000-byte extension (ignored, as RFC 9112 says):
+    // 32 MiB on the wire for 8 KiB of data, within --max-body.
+    const CHUNKS: usize = 8_192;
+    let server = Server::start(&[]);
+    let pid = server.child.id();
+    let _ = server.metrics();
+    let (baseline, _) = rss_and_peak_kib(pid);
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(b"POST /publish?topic=chunks HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
+    let mut chunk = b"1;".to_vec();
+    chunk.extend(std::iter::repeat_n(b'e', 4_000));
+    chunk.extend_from_slice(b"\r\nx\r\n");
+    let block = chunk.repeat(256);
+    for _ in 0..CHUNKS / 256 {
+        stream.write_all(&block).unwrap();
+    }
+    stream.write_all(b"0\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while parse_head(&answer).is_none_or(|(_, _, end)| answer.len() < end + 2) {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let (status, _, _) = parse_head(&answer).unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    let (_, peak) = rss_and_peak_kib(pid);
+    let grown = peak.saturating_sub(baseline) * KIB;
+    eprintln!(
+        "chunked: {} MiB of framing for {CHUNKS} bytes: RSS grew {} KiB",
+        block.len() * (CHUNKS / 256) / MIB as usize,
+        grown / KIB
+    );
+    assert!(grown <= 4 * MIB, "RSS grew by {} KiB", grown / KIB);
+    let mut sse = Sse::open(
+        server.port,
+        "/events?topic=chunks",
+        &[("Last-Event-ID", "earliest")],
+    );
+    // `earliest`: the whole history, which is this one event, whole.
+    assert_eq!(sse.event().data, "x".repeat(CHUNKS));
+}
