@@ -86,11 +86,12 @@ fn history_total_bytes_bounds_the_memory_of_a_publisher_writing_far_more() {
     const DATA: u64 = 64 * KIB;
     const TOTAL: u64 = 8 * MIB;
     const PUBLISHERS: usize = 4;
+    const THREADS: u64 = 2;
     let server = Server::start(&[
         "--history-total-bytes",
         &TOTAL.to_string(),
         "--threads",
-        "2",
+        &THREADS.to_string(),
     ]);
     let pid = server.child.id();
 
@@ -122,17 +123,21 @@ fn history_total_bytes_bounds_the_memory_of_a_publisher_writing_far_more() {
     assert_eq!(server.metric("ssecast_published_total"), published);
     let (rss, peak) = rss_and_peak_kib(pid);
 
-    // The README's formula for this run (all in bytes):
+    // The README's formula ("Memory") for this run, in bytes:
     // - history: the frames, at most TOTAL, and per event ~170 B of overhead plus 8 B per
     //   topic; every frame here is at least DATA, so at most TOTAL / DATA + 1 events;
     let events = TOTAL / DATA + 1;
     let history = TOTAL + events * (170 + 8);
     // - topics: each ~200 B plus its name (short here), TOPICS + 1 of them;
     let topics = (TOPICS as u64 + 1) * (200 + 16);
-    // - requests: per publisher connection, its read buffer (8 KiB head, 4 KiB read slack,
-    //   the body) and, while the route runs, the data copied once and its frame;
-    let requests = PUBLISHERS as u64 * (12 * KIB + 3 * DATA);
-    let bound = history + topics + requests;
+    // - connections: each reading a request holds its head (8 KiB), 4 KiB of read slack and
+    //   its body;
+    let connections = PUBLISHERS as u64 * (12 * KIB + DATA);
+    // - publishes being made, one per executor thread: the data (twice at most) and the
+    //   frame (twice while it is encoded; here the data and 30-odd bytes of id and fields).
+    let frame = DATA + 64;
+    let publishes = THREADS * (2 * DATA + 2 * frame);
+    let bound = history + topics + connections + publishes;
     // The allowance: the allocator's slack around freed frames (held by a thread's arena
     // until reused) and what the executor and the kernel interface grow once under load.
     let allowance = 16 * MIB;
