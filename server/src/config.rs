@@ -50,7 +50,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SSECAST_KEEPALIVE", default_value = "20s", value_parser = parse_duration)]
     pub keepalive: Duration,
 
-    /// Reconnection time announced to clients in the first `retry:` frame (`0`: none).
+    /// Reconnection time announced to clients with their first event, a `retry:` line in its
+    /// block (`0`: none).
     #[arg(long, env = "SSECAST_RETRY", default_value = "3s", value_parser = parse_duration)]
     pub retry: Duration,
 
