@@ -59,3 +59,18 @@ ensure_chromium() {
 ensure_cargo_fuzz() {
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 }
+
+# sseclient-py, the Python SSE client clients/tests/retry.rs runs, in a virtualenv under
+# target/ (pinned; reinstalled only when the version differs).
+SSECLIENT_PY_VERSION=1.9.0
+SSECLIENT_PY_VENV=target/sse-clients-venv
+ensure_sseclient_py() {
+  local have
+  have=$("$SSECLIENT_PY_VENV/bin/python" -c \
+    'import importlib.metadata as m; print(m.version("sseclient-py"))' 2>/dev/null || true)
+  [ "$have" = "$SSECLIENT_PY_VERSION" ] && return 0
+  log "installing sseclient-py $SSECLIENT_PY_VERSION into $SSECLIENT_PY_VENV"
+  python3 -m venv "$SSECLIENT_PY_VENV"
+  "$SSECLIENT_PY_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    "sseclient-py==$SSECLIENT_PY_VERSION"
+}

@@ -3,13 +3,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-export CARGO_TERM_COLOR=never RUST_LIB_BACKTRACE=0
+export CARGO_TERM_COLOR=never
 
 step "format" cargo fmt --all --check
 step "clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The cluster tests start their own redis-server on a free loopback port.
 step "redis-server from Debian (for the cluster tests)" apt_install redis-server
-step "tests (core and server, over real sockets)" cargo test --workspace
+step "sseclient-py into a virtualenv under target/ (for clients/tests/retry.rs)" ensure_sseclient_py
+step "tests (core, server over real sockets, other clients against it)" cargo test --workspace
 step "core builds for wasm32" bash -c '. scripts/lib.sh; ensure_wasm_target; cargo build -p ssecast --target wasm32-unknown-unknown --quiet'
 step "fuzz the decoder, the request path and publish bodies" scripts/fuzz.sh 120
 

@@ -50,7 +50,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SSECAST_KEEPALIVE", default_value = "20s", value_parser = parse_duration)]
     pub keepalive: Duration,
 
-    /// Reconnection time announced to clients in the first `retry:` frame (`0`: none).
+    /// Reconnection time announced to clients with their first event, a `retry:` line in its
+    /// block (`0`: none).
     #[arg(long, env = "SSECAST_RETRY", default_value = "3s", value_parser = parse_duration)]
     pub retry: Duration,
 
@@ -82,6 +83,12 @@ pub struct ServeArgs {
     /// Encoded bytes kept per topic for replay.
     #[arg(long, env = "SSECAST_HISTORY_BYTES", default_value_t = 4 << 20)]
     pub history_bytes: usize,
+
+    /// Encoded bytes kept for replay by all topics together, each event counted once; past
+    /// it the oldest events of the whole hub are let go of first (a client resuming from
+    /// before them gets `ssecast.missed`).
+    #[arg(long, env = "SSECAST_HISTORY_TOTAL_BYTES", default_value_t = 256 << 20)]
+    pub history_total_bytes: usize,
 
     /// Topics kept; past it the least recently published topic without subscribers is
     /// forgotten, history included.
@@ -221,6 +228,7 @@ impl ServeArgs {
         config.retry = nonzero_millis(self.retry);
         config.history_events = self.history;
         config.history_bytes = self.history_bytes;
+        config.history_total_bytes = self.history_total_bytes;
         config.max_subscribers = self.max_subscribers;
         config.max_topics = self.max_topics;
         // Ids keep increasing across restarts, and a client's id from an earlier run is

@@ -9,8 +9,8 @@ use ssecast_server::{Cli, Command};
 fn main() -> ExitCode {
     // The environment is the user's: nothing here sets a variable (`set_var` is unsound once
     // threads run). With `RUST_BACKTRACE=1`, an `http_types::Error` captures a backtrace
-    // (about 3 µs); the server builds one only when async-h1 fails a request (a client gone
-    // mid-answer), at most once per connection and never for an event stream.
+    // (microseconds): the server builds none (it reads requests itself, `http/`); only the
+    // tools' client does, once per failed exchange.
     let cli = Cli::parse();
     env_logger::Builder::from_env(
         env_logger::Env::new()

@@ -98,7 +98,6 @@ impl Server {
             .args(["serve", "--addr", "127.0.0.1:0", "--tick", "0"])
             .args(args)
             .env("SSECAST_LOG", "warn")
-            .env("RUST_LIB_BACKTRACE", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -51,9 +51,8 @@ impl From<Refusal> for NoHead {
 enum BodyAt {
     /// `len` bytes right after the head, in the read buffer.
     InBuffer(usize),
-    /// De-chunked into the body buffer; the chunked framing took this many bytes after the
-    /// head.
-    Dechunked(usize),
+    /// De-chunked into the body buffer; its framing is gone from the read buffer.
+    Dechunked,
 }
 
 /// A connection's stream and buffers, reused from one request to the next.
@@ -141,7 +140,7 @@ where
             };
             let body = match body {
                 BodyAt::InBuffer(len) => &c.buf[c.pos + head.len..c.pos + head.len + len],
-                BodyAt::Dechunked(_) => &c.body[..],
+                BodyAt::Dechunked => &c.body[..],
             };
             let req = Request::new(
                 head.method,
@@ -157,7 +156,8 @@ where
         c.consume(
             head.len
                 + match body {
-                    BodyAt::InBuffer(n) | BodyAt::Dechunked(n) => n,
+                    BodyAt::InBuffer(n) => n,
+                    BodyAt::Dechunked => 0,
                 },
         );
         match reply {
@@ -306,11 +306,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Framing::Chunked => {
                 let mut chunks = Dechunker::new(app.args.max_body);
                 self.body.clear();
-                let mut used = 0;
                 loop {
                     // `pos` may move when the buffer is compacted: offsets are from it.
-                    let from = self.pos + head.len + used;
-                    used += chunks.feed(&self.buf[from..self.end], &mut self.body)?;
+                    let from = self.pos + head.len;
+                    let used = chunks.feed(&self.buf[from..self.end], &mut self.body)?;
+                    // What was decoded leaves the read buffer, which so keeps the head and
+                    // at most a line not decoded yet: the framing (tiny chunks, long
+                    // extensions) costs no memory, whatever its size against the body's.
+                    self.buf.copy_within(from + used..self.end, from);
+                    self.end -= used;
                     if chunks.is_done() {
                         break;
                     }
@@ -330,7 +334,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         }
                     }
                 }
-                Ok(BodyAt::Dechunked(used))
+                Ok(BodyAt::Dechunked)
             }
         }
     }
