@@ -223,11 +223,19 @@ fn events_stream_and_publishes_land_over_https() {
 }
 
 #[test]
-fn a_client_offering_h2_is_given_http_1_1() {
+fn alpn_gives_h2_to_a_client_offering_it_and_http_1_1_otherwise() {
     let cert = Cert::new();
     let server = cert.start(&[]);
-    let tls = cert.connect(server.port, &[b"h2", b"http/1.1"]);
-    assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let check = |offered: &[&[u8]], expected: Option<&[u8]>| {
+        let tls = cert.connect(server.port, offered);
+        assert_eq!(tls.conn.alpn_protocol(), expected, "{offered:?}");
+    };
+    check(&[b"h2", b"http/1.1"], Some(b"h2"));
+    check(&[b"http/1.1", b"h2"], Some(b"h2"));
+    check(&[b"http/1.1"], Some(b"http/1.1"));
+    // No ALPN at all: HTTP/1.1, as before ALPN existed.
+    check(&[], None);
+    assert_eq!(cert.request(server.port, "GET", "/healthz", "").1, "ok\n");
 }
 
 #[test]

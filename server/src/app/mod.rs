@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_io::Async;
-use ssecast::{Event, EventId, Hub, Millis, PublishOutcome, Subscribed, SubscriberId, Topic, Update};
+use ssecast::{
+    Event, EventId, Hub, Millis, PublishOutcome, Subscribed, SubscriberId, Topic, Update,
+};
 
 use crate::config::{ServeArgs, Www};
 use crate::log::{ClusterError, HubAccess, Log, Store, StoreError};
@@ -242,7 +244,9 @@ impl App {
     ) -> (EventId, Option<T>) {
         let now = self.now();
         let mut state = self.lock();
-        let published = state.hub.publish_update(Update::new(topic.clone(), event), now);
+        let published = state
+            .hub
+            .publish_update(Update::new(topic.clone(), event), now);
         let logged = (published.outcome == PublishOutcome::Published)
             .then(|| log(&state.hub, published.seq));
         self.finish(state);
@@ -295,7 +299,8 @@ impl App {
         };
         self.counters.open_streams.fetch_add(1, Ordering::Relaxed);
         self.finish(state);
-        Ok((subscribed, Feed::new(Arc::clone(self), subscribed.id)))
+        let id = subscribed.id;
+        Ok((subscribed, Feed::new(Arc::clone(self), id)))
     }
 
     /// Ends a stream whose client left or stopped reading.

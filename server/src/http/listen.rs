@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use async_io::{Async, Timer};
 use futures_lite::future::{self, FutureExt as _};
 
 use super::conn::{refuse_raw, serve_connection, HEADER_TIMEOUT};
+use super::http2;
 use super::message::{ConnInfo, Status};
 use super::tls::{self, TlsAcceptor};
 use super::Refusal;
@@ -76,13 +77,26 @@ pub(crate) fn run(args: ServeArgs, on_listening: impl FnOnce(SocketAddr)) -> io:
                 _ => log::info!("signal stream ended: shutting down"),
             }
         };
-        let accepting = accept_loop(&app, &ex, &listener, tls);
+        let (stopping_tx, stopping) = async_channel::bounded::<()>(1);
+        let live = Arc::new(AtomicUsize::new(0));
+        let front = Front {
+            app: Arc::clone(&app),
+            ex: Arc::clone(&ex),
+            tls,
+            stopping,
+            live: Arc::clone(&live),
+        };
+        let accepting = accept_loop(&front, &listener);
         future::or(stopped, accepting).await;
         drop(listener);
         app.shutdown_streams();
+        // HTTP/2 connections send their GOAWAY.
+        drop(stopping_tx);
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        // Bounded by the grace period.
-        while app.open_streams() > 0 && Instant::now() < deadline {
+        // Bounded by the grace period: streams end, and requests under way are answered.
+        while (app.open_streams() > 0 || live.load(Ordering::Relaxed) > 0)
+            && Instant::now() < deadline
+        {
             Timer::after(Duration::from_millis(10)).await;
         }
     }));
@@ -118,16 +132,31 @@ async fn drive<T>(ex: &smol::Executor<'_>, main: impl Future<Output = T>) -> T {
     future::or(main, tasks).await
 }
 
-async fn accept_loop(
-    app: &Arc<App>,
-    ex: &Arc<smol::Executor<'static>>,
-    listener: &Async<TcpListener>,
+/// What every connection task needs of the server.
+struct Front {
+    app: Arc<App>,
+    ex: Arc<smol::Executor<'static>>,
     tls: Option<TlsAcceptor>,
-) {
+    /// Closed when the server stops (HTTP/2 connections then send GOAWAY).
+    stopping: http2::Stopping,
+    /// Connection tasks running: the shutdown waits (bounded) for requests under way.
+    live: Arc<AtomicUsize>,
+}
+
+/// Counts a connection task while it lives.
+struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn accept_loop(front: &Front, listener: &Async<TcpListener>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                app.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                front.app.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 // Small frames must leave at once, not wait for Nagle.
                 let _ = stream.get_ref().set_nodelay(true);
                 let socket = Arc::new(stream);
@@ -135,29 +164,46 @@ async fn accept_loop(
                     peer,
                     socket: Some(Arc::clone(&socket)),
                 };
-                let app = Arc::clone(app);
-                let tls = tls.clone();
-                ex.spawn(async move {
-                    let serving = async {
-                        match tls {
-                            // Boxed: a plain connection's task stays as small as it was.
-                            Some(tls) => Box::pin(serve_tls(&app, tls, socket, &info)).await,
-                            None => serve_connection(&app, TcpIo(socket), &info).await,
+                let app = Arc::clone(&front.app);
+                let ex = Arc::clone(&front.ex);
+                let tls = front.tls.clone();
+                let stopping = front.stopping.clone();
+                front.live.fetch_add(1, Ordering::Relaxed);
+                let live = Live(Arc::clone(&front.live));
+                front
+                    .ex
+                    .spawn(async move {
+                        let _live = live;
+                        let serving = async {
+                            match tls {
+                                // Boxed: a plain connection's task stays as small as it was.
+                                Some(tls) => {
+                                    Box::pin(serve_tls(
+                                        &app,
+                                        &ex,
+                                        tls,
+                                        socket,
+                                        info.clone(),
+                                        stopping,
+                                    ))
+                                    .await
+                                }
+                                None => serve_plain(&app, &ex, socket, &info, stopping).await,
+                            }
+                        };
+                        // A panic while serving one connection ends that connection only: its
+                        // stream (if any) unsubscribes as it unwinds, the others go on.
+                        let served = std::panic::AssertUnwindSafe(serving).catch_unwind().await;
+                        if let Err(panic) = served {
+                            app.counters.panics.fetch_add(1, Ordering::Relaxed);
+                            log::error!(
+                                "panic while serving {}: {}; connection closed",
+                                info.peer,
+                                panic_message(&*panic)
+                            );
                         }
-                    };
-                    // A panic while serving one connection ends that connection only: its
-                    // stream (if any) unsubscribes as it unwinds, the others go on.
-                    let served = std::panic::AssertUnwindSafe(serving).catch_unwind().await;
-                    if let Err(panic) = served {
-                        app.counters.panics.fetch_add(1, Ordering::Relaxed);
-                        log::error!(
-                            "panic while serving {}: {}; connection closed",
-                            info.peer,
-                            panic_message(&*panic)
-                        );
-                    }
-                })
-                .detach();
+                    })
+                    .detach();
             }
             Err(e) => {
                 // Usually out of file descriptors: wait instead of spinning.
@@ -168,8 +214,54 @@ async fn accept_loop(
     }
 }
 
+/// A plain connection: HTTP/2 if it opens with the prior-knowledge preface, else HTTP/1.1.
+async fn serve_plain(
+    app: &Arc<App>,
+    ex: &Arc<smol::Executor<'static>>,
+    socket: Arc<Async<TcpStream>>,
+    info: &ConnInfo,
+    stopping: http2::Stopping,
+) {
+    match opens_with_preface(&socket).await {
+        Some(true) => {
+            let info = ConnInfo {
+                peer: info.peer,
+                // Its streams share the socket: ending one must not shut it down.
+                socket: None,
+            };
+            Box::pin(http2::serve(app, ex, TcpIo(socket), info, stopping)).await
+        }
+        Some(false) => serve_connection(app, TcpIo(socket), info).await,
+        None => {}
+    }
+}
+
+/// Whether the client's first bytes are the HTTP/2 preface, looked at without taking them
+/// (`peek`); `None` if it sent nothing within the header timeout or closed.
+async fn opens_with_preface(socket: &Async<TcpStream>) -> Option<bool> {
+    let look = async {
+        let mut first = [0u8; http2::PREFACE.len()];
+        loop {
+            let n = socket.peek(&mut first).await.ok().filter(|&n| n > 0)?;
+            if first[..n] != http2::PREFACE[..n] {
+                return Some(false);
+            }
+            if n == first.len() {
+                return Some(true);
+            }
+            // Part of the preface came: the rest is on its way (peek would return at once).
+            Timer::after(Duration::from_millis(5)).await;
+        }
+    };
+    look.or(async {
+        Timer::after(HEADER_TIMEOUT).await;
+        None
+    })
+    .await
+}
+
 /// What a panic said, when it said it with a string (as `panic!` and `expect` do).
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+pub(super) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()
@@ -181,10 +273,13 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 /// client that speaks plain HTTP to the port is told so in plain HTTP.
 async fn serve_tls(
     app: &Arc<App>,
+    ex: &Arc<smol::Executor<'static>>,
     tls: TlsAcceptor,
     socket: Arc<Async<TcpStream>>,
-    info: &ConnInfo,
+    info: ConnInfo,
+    stopping: http2::Stopping,
 ) {
+    let info = &info;
     let handshake = async {
         let mut first = [0u8; 1];
         if !matches!(socket.peek(&mut first).await, Ok(1)) {
@@ -204,6 +299,13 @@ async fn serve_tls(
         Err(false)
     };
     match handshake.or(timeout).await {
+        Ok(stream) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+            let info = ConnInfo {
+                peer: info.peer,
+                socket: None,
+            };
+            http2::serve(app, ex, stream, info, stopping).await
+        }
         Ok(stream) => serve_connection(app, stream, info).await,
         Err(true) => {
             let refusal = Refusal::new(

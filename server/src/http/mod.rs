@@ -9,6 +9,7 @@ pub(crate) mod client;
 mod conn;
 pub(crate) mod form;
 mod head;
+mod http2;
 mod listen;
 mod message;
 mod response;

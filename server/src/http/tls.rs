@@ -55,8 +55,8 @@ pub(crate) fn acceptor(cert: &Path, key: &Path) -> io::Result<TlsAcceptor> {
                     format!("does not fit --tls-cert {}: {e}", cert.display()),
                 )
             })?;
-    // async-h1 speaks HTTP/1.1 only: a client offering h2 is told so in the handshake.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // HTTP/2 first (browsers then share one connection among all of a page's streams).
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
