@@ -562,3 +562,54 @@ fn oversized_header_lists_get_431() {
         );
     });
 }
+
+/// W1-style memory: N idle subscribers over HTTP/1.1 (one connection each) and over HTTP/2
+/// (100 streams per connection), the server's RSS growth per subscriber, printed. Ignored:
+/// a figure, not a check; run it against a release build with `cargo test --release -p
+/// ssecast-server --test http2 -- --ignored --nocapture idle_memory` (`IDLE_SUBSCRIBERS=N`).
+#[test]
+#[ignore]
+fn idle_memory_per_subscriber_http1_and_http2() {
+    let n: usize = std::env::var("IDLE_SUBSCRIBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let per_conn = 100;
+    let args = ["--max-subscribers", "100000", "--keepalive", "0", "--threads", "1"];
+    // HTTP/1.1: one connection per subscriber.
+    let server = Server::start(&args);
+    let pid = server.child.id();
+    let before = common::rss_kib(pid);
+    let mut conns = Vec::new();
+    for _ in 0..n {
+        conns.push(common::Sse::open(server.port, "/events?topic=idle", &[]));
+    }
+    assert!(server.wait_metric("ssecast_subscribers", n as u64, WAIT * 6));
+    let http1 = (common::rss_kib(pid) - before) as f64 * 1024.0 / n as f64;
+    drop(conns);
+    drop(server);
+    // HTTP/2: `per_conn` streams on each connection.
+    let server = Server::start(&args);
+    let pid = server.child.id();
+    let before = common::rss_kib(pid);
+    let http2 = smol::block_on(async {
+        let mut clients = Vec::new();
+        let mut streams = Vec::new();
+        for _ in 0..n.div_ceil(per_conn) {
+            let client = Client::connect(server.port, 65_535).await;
+            for _ in 0..per_conn {
+                if streams.len() < n {
+                    streams.push(H2Sse::open(&client, "/events?topic=idle", true).await);
+                }
+            }
+            clients.push(client);
+        }
+        assert!(clients[0].wait_metric("ssecast_subscribers", n as u64).await);
+        let bytes = (common::rss_kib(pid) - before) as f64 * 1024.0 / n as f64;
+        drop(streams);
+        bytes
+    });
+    println!(
+        "idle subscribers: {n}; RSS per subscriber: HTTP/1.1 {http1:.0} bytes, HTTP/2 ({per_conn} streams per connection) {http2:.0} bytes"
+    );
+}
