@@ -575,7 +575,14 @@ fn idle_memory_per_subscriber_http1_and_http2() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
     let per_conn = 100;
-    let args = ["--max-subscribers", "100000", "--keepalive", "0", "--threads", "1"];
+    let args = [
+        "--max-subscribers",
+        "100000",
+        "--keepalive",
+        "0",
+        "--threads",
+        "1",
+    ];
     // HTTP/1.1: one connection per subscriber.
     let server = Server::start(&args);
     let pid = server.child.id();
@@ -604,7 +611,11 @@ fn idle_memory_per_subscriber_http1_and_http2() {
             }
             clients.push(client);
         }
-        assert!(clients[0].wait_metric("ssecast_subscribers", n as u64).await);
+        assert!(
+            clients[0]
+                .wait_metric("ssecast_subscribers", n as u64)
+                .await
+        );
         let bytes = (common::rss_kib(pid) - before) as f64 * 1024.0 / n as f64;
         drop(streams);
         bytes

@@ -1,10 +1,10 @@
 //! The listening socket: the executor and its threads, the accept loop (TLS handshakes
-//! included), signals and the shutdown.
+//! included, HTTP/1.1 or HTTP/2 chosen), signals (stop, restart, reload) and the shutdown.
 
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use async_io::{Async, Timer};
 use futures_lite::future::{self, FutureExt as _};
 
 use super::conn::{refuse_raw, serve_connection, HEADER_TIMEOUT};
+use super::handoff::{self, Origin};
 use super::http2;
 use super::message::{ConnInfo, Status};
 use super::tls::{self, TlsAcceptor};
@@ -25,24 +26,47 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// Tasks run between two looks at the sockets while tasks are waiting.
 const TASKS_PER_POLL: usize = 16;
 
-/// Runs the server until SIGINT or SIGTERM. `on_listening` gets the bound address once the
-/// socket listens (the binary prints it).
+/// Runs the server until SIGINT or SIGTERM (`SIGUSR2` starts a process to take over,
+/// `SIGHUP` reloads the certificate). `on_listening` gets the bound address once the socket
+/// listens (the binary prints it).
 pub(crate) fn run(args: ServeArgs, on_listening: impl FnOnce(SocketAddr)) -> io::Result<()> {
+    // First, while this is the only thread: it takes LISTEN_FDS out of the environment.
+    let inherited = handoff::inherited()?;
     args.check()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
-        _ => None,
+    let (tls, certs) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (acceptor, certs) = tls::acceptor(cert, key)?;
+            (Some(acceptor), Some(certs))
+        }
+        _ => (None, None),
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let listener = Async::<TcpListener>::bind(args.addr)?;
+    let (listener, origin) = match inherited {
+        Some((listener, origin)) => (Async::new(listener)?, origin),
+        None => (Async::<TcpListener>::bind(args.addr)?, Origin::Bound),
+    };
     let addr = listener.get_ref().local_addr()?;
     // Before `on_listening`, so a test that sees the address can already signal us.
-    let mut signals =
-        async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])?;
+    let mut signals = async_signal::Signals::new([
+        async_signal::Signal::Term,
+        async_signal::Signal::Int,
+        async_signal::Signal::Usr2,
+        async_signal::Signal::Hup,
+    ])?;
     let threads = match args.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
+    };
+    // The directory is the old process's until it exits: it stops first, then this one
+    // opens the directory (connections wait in the socket's backlog meanwhile).
+    let handed_over = match (origin, &args.data_dir) {
+        (Origin::Handoff(from), Some(dir)) => {
+            handoff::take_over(from);
+            handoff::wait_for_lock(dir);
+            true
+        }
+        _ => false,
     };
     let app = Arc::new(App::new(args)?);
     let ex = Arc::new(smol::Executor::new());
@@ -62,19 +86,43 @@ pub(crate) fn run(args: ServeArgs, on_listening: impl FnOnce(SocketAddr)) -> io:
     }
     on_listening(addr);
     log::info!(
-        "ssecast {} listening on {scheme}://{addr} ({}, {threads} threads)",
+        "ssecast {} listening on {scheme}://{addr} ({}, {threads} threads, pid {}{})",
         env!("CARGO_PKG_VERSION"),
         app.describe(),
+        std::process::id(),
+        match origin {
+            Origin::Bound => String::new(),
+            Origin::Systemd => ", socket from systemd".into(),
+            Origin::Handoff(from) => format!(", socket from process {from}"),
+        },
     );
+    if let Origin::Handoff(from) = origin {
+        if !handed_over {
+            handoff::take_over(from);
+        }
+    }
+    handoff::notify("READY=1");
     smol::block_on(drive(&ex, async {
         for task in Arc::clone(&app).tasks() {
             ex.spawn(task).detach();
         }
+        let successor = Arc::new(AtomicBool::new(false));
         let stopped = async {
+            use async_signal::Signal;
             use futures_lite::StreamExt as _;
-            match signals.next().await {
-                Some(Ok(signal)) => log::info!("{signal:?} received: shutting down"),
-                _ => log::info!("signal stream ended: shutting down"),
+            loop {
+                match signals.next().await {
+                    Some(Ok(Signal::Usr2)) => restart(listener.get_ref(), &successor),
+                    Some(Ok(Signal::Hup)) => reload(certs.as_deref()),
+                    Some(Ok(signal)) => {
+                        log::info!("{signal:?} received: shutting down");
+                        break;
+                    }
+                    _ => {
+                        log::info!("signal stream ended: shutting down");
+                        break;
+                    }
+                }
             }
         };
         let (stopping_tx, stopping) = async_channel::bounded::<()>(1);
@@ -109,6 +157,53 @@ pub(crate) fn run(args: ServeArgs, on_listening: impl FnOnce(SocketAddr)) -> io:
         app.open_streams()
     );
     Ok(())
+}
+
+/// `SIGUSR2`: starts the process that takes over (unless one is starting already); it
+/// sends this one `SIGTERM` once it is ready. If it exits first, this one goes on serving.
+fn restart(listener: &TcpListener, successor: &Arc<AtomicBool>) {
+    if successor.swap(true, Ordering::SeqCst) {
+        log::warn!("SIGUSR2: a new process is starting already");
+        return;
+    }
+    match handoff::spawn_successor(listener) {
+        Ok(mut child) => {
+            let pid = child.id();
+            log::info!("SIGUSR2: started process {pid} to take over");
+            let successor = Arc::clone(successor);
+            // Reaps it if it fails before taking over (this process is gone otherwise).
+            let reaper = std::thread::Builder::new()
+                .name("ssecast-successor".into())
+                .spawn(move || {
+                    let status = child.wait();
+                    log::warn!(
+                        "process {pid} exited before taking over ({}); still serving",
+                        status.map_or_else(|e| e.to_string(), |s| s.to_string())
+                    );
+                    successor.store(false, Ordering::SeqCst);
+                });
+            if let Err(e) = reaper {
+                log::warn!("cannot watch process {pid}: {e}");
+            }
+        }
+        Err(e) => {
+            successor.store(false, Ordering::SeqCst);
+            log::error!("SIGUSR2: cannot start a new process: {e}; still serving");
+        }
+    }
+}
+
+/// `SIGHUP`: reads `--tls-cert` and `--tls-key` again; new handshakes use them, open
+/// connections keep theirs. A file that does not load changes nothing.
+fn reload(certs: Option<&tls::Certs>) {
+    let Some(certs) = certs else {
+        log::info!("SIGHUP: no --tls-cert to reload");
+        return;
+    };
+    match certs.reload() {
+        Ok(()) => log::info!("SIGHUP: certificate reloaded"),
+        Err(e) => log::error!("SIGHUP: {e}; keeping the certificate in use"),
+    }
 }
 
 /// Runs `main` and `ex`'s tasks on this thread. Like `ex.run(main)`, but it returns to

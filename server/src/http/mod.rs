@@ -8,6 +8,7 @@ mod body;
 pub(crate) mod client;
 mod conn;
 pub(crate) mod form;
+mod handoff;
 mod head;
 mod http2;
 mod listen;
