@@ -60,3 +60,4 @@ step "wasm tests in Node" wasm_tests wasm-pack test --node --mode no-install was
 step "wasm tests in headless Chromium" wasm_tests env WASM_BINDGEN_USE_BROWSER=1 wasm-pack test --headless --chrome --mode no-install wasm
 step "wasm package into www/pkg, with no import from env" wasm_pkg
 step "the demo page in headless Chromium" browser_tests
+step "the README's proxy recipes behind real nginx and Caddy" scripts/proxies.sh

@@ -413,7 +413,7 @@ fn goaway_code(frames: &[(u8, u8, u32, Vec<u8>)]) -> Option<u32> {
         .iter()
         .filter(|f| f.0 == GOAWAY)
         .map(|f| u32::from_be_bytes([f.3[4], f.3[5], f.3[6], f.3[7]]))
-        .last()
+        .next_back()
 }
 
 /// A subscriber over HTTP/1.1 that must keep receiving while a flood is refused.
