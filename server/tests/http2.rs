@@ -120,10 +120,18 @@ impl Client {
         let tcp = smol::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .unwrap();
+        Client::over(tcp, stream_window).await
+    }
+
+    /// An h2 connection over `io` (TCP, or TLS after ALPN chose `h2`).
+    async fn over<S>(io: S, stream_window: u32) -> Client
+    where
+        S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,
+    {
         let (send, conn) = h2::client::Builder::new()
             .initial_window_size(stream_window)
             .initial_connection_window_size(16 << 20)
-            .handshake::<_, bytes::Bytes>(tcp.compat())
+            .handshake::<_, bytes::Bytes>(io.compat())
             .await
             .unwrap();
         smol::spawn(async move {
@@ -563,64 +571,150 @@ fn oversized_header_lists_get_431() {
     });
 }
 
+/// A TLS connection to `port` trusting `cert`, offering `alpn`.
+async fn tls_connect(
+    port: u16,
+    cert: &rustls::pki_types::CertificateDer<'static>,
+    alpn: &[u8],
+) -> futures_rustls::client::TlsStream<smol::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let tcp = smol::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    futures_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
 /// W1-style memory: N idle subscribers over HTTP/1.1 (one connection each) and over HTTP/2
-/// (100 streams per connection), the server's RSS growth per subscriber, printed. Ignored:
-/// a figure, not a check; run it against a release build with `cargo test --release -p
-/// ssecast-server --test http2 -- --ignored --nocapture idle_memory` (`IDLE_SUBSCRIBERS=N`).
+/// (100 streams per connection), in plain TCP and over TLS, the server's RSS growth per
+/// subscriber, printed. Ignored: a figure, not a check; run it against a release build with
+/// `cargo test --release -p ssecast-server --test http2 -- --ignored --nocapture
+/// idle_memory` (`IDLE_SUBSCRIBERS=N`, `STREAMS_PER_CONNECTION=M`, 2000 and 100 by
+/// default).
 #[test]
 #[ignore]
 fn idle_memory_per_subscriber_http1_and_http2() {
+    use futures_lite::{AsyncReadExt as _, AsyncWriteExt as _};
     let n: usize = std::env::var("IDLE_SUBSCRIBERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let per_conn = 100;
-    let args = [
+    let per_conn: usize = std::env::var("STREAMS_PER_CONNECTION")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let dir = std::env::temp_dir().join(format!("ssecast-h2mem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let der = made.cert.der().clone();
+    let max_streams = per_conn.to_string();
+    let plain = vec![
         "--max-subscribers",
         "100000",
         "--keepalive",
         "0",
         "--threads",
         "1",
+        "--h2-max-streams",
+        &max_streams,
     ];
-    // HTTP/1.1: one connection per subscriber.
-    let server = Server::start(&args);
-    let pid = server.child.id();
-    let before = common::rss_kib(pid);
-    let mut conns = Vec::new();
-    for _ in 0..n {
-        conns.push(common::Sse::open(server.port, "/events?topic=idle", &[]));
-    }
-    assert!(server.wait_metric("ssecast_subscribers", n as u64, WAIT * 6));
-    let http1 = (common::rss_kib(pid) - before) as f64 * 1024.0 / n as f64;
-    drop(conns);
-    drop(server);
-    // HTTP/2: `per_conn` streams on each connection.
-    let server = Server::start(&args);
-    let pid = server.child.id();
-    let before = common::rss_kib(pid);
-    let http2 = smol::block_on(async {
-        let mut clients = Vec::new();
-        let mut streams = Vec::new();
-        for _ in 0..n.div_ceil(per_conn) {
-            let client = Client::connect(server.port, 65_535).await;
-            for _ in 0..per_conn {
-                if streams.len() < n {
-                    streams.push(H2Sse::open(&client, "/events?topic=idle", true).await);
+    let mut tls = plain.clone();
+    tls.extend([
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let mut figures = Vec::new();
+    for (name, args, secure, h2) in [
+        ("HTTP/1.1", &plain, false, false),
+        ("HTTP/2", &plain, false, true),
+        ("HTTP/1.1 over TLS", &tls, true, false),
+        ("HTTP/2 over TLS", &tls, true, true),
+    ] {
+        let server = Server::start(args);
+        let pid = server.child.id();
+        let before = common::rss_kib(pid);
+        let bytes = smol::block_on(async {
+            // Held open until measured.
+            let mut plain_h1 = Vec::new();
+            let mut tls_h1 = Vec::new();
+            let mut clients = Vec::new();
+            let mut streams = Vec::new();
+            let request = b"GET /events?topic=idle HTTP/1.1\r\nHost: localhost\r\n\r\n";
+            if !h2 {
+                for _ in 0..n {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    if secure {
+                        let mut io = tls_connect(server.port, &der, b"http/1.1").await;
+                        io.write_all(request).await.unwrap();
+                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            let k = io.read(&mut buf).await.unwrap();
+                            assert!(k > 0);
+                            head.extend_from_slice(&buf[..k]);
+                        }
+                        tls_h1.push(io);
+                    } else {
+                        let mut io = smol::net::TcpStream::connect(("127.0.0.1", server.port))
+                            .await
+                            .unwrap();
+                        io.write_all(request).await.unwrap();
+                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            let k = io.read(&mut buf).await.unwrap();
+                            assert!(k > 0);
+                            head.extend_from_slice(&buf[..k]);
+                        }
+                        plain_h1.push(io);
+                    }
+                }
+            } else {
+                for _ in 0..n.div_ceil(per_conn) {
+                    let client = if secure {
+                        Client::over(tls_connect(server.port, &der, b"h2").await, 65_535).await
+                    } else {
+                        Client::connect(server.port, 65_535).await
+                    };
+                    for _ in 0..per_conn {
+                        if streams.len() < n {
+                            streams.push(H2Sse::open(&client, "/events?topic=idle", true).await);
+                        }
+                    }
+                    clients.push(client);
                 }
             }
-            clients.push(client);
-        }
-        assert!(
-            clients[0]
-                .wait_metric("ssecast_subscribers", n as u64)
-                .await
-        );
-        let bytes = (common::rss_kib(pid) - before) as f64 * 1024.0 / n as f64;
-        drop(streams);
-        bytes
-    });
+            // Asked over another connection: every h2 one has all the streams it may have.
+            let counted = if secure {
+                let client =
+                    Client::over(tls_connect(server.port, &der, b"h2").await, 65_535).await;
+                client.wait_metric("ssecast_subscribers", n as u64).await
+            } else {
+                server.wait_metric("ssecast_subscribers", n as u64, WAIT * 6)
+            };
+            assert!(counted, "{name}");
+            (common::rss_kib(pid) - before) as f64 * 1024.0 / n as f64
+        });
+        figures.push(format!("{name} {bytes:.0} bytes"));
+    }
     println!(
-        "idle subscribers: {n}; RSS per subscriber: HTTP/1.1 {http1:.0} bytes, HTTP/2 ({per_conn} streams per connection) {http2:.0} bytes"
+        "idle subscribers: {n} (HTTP/2: {per_conn} streams per connection); RSS per subscriber: {}",
+        figures.join(", ")
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -45,32 +45,37 @@ pub(super) async fn serve(
         conn.early_reset();
         return;
     }
-    let (parts, mut body) = req.into_parts();
-    let head_only = parts.method == http::Method::HEAD;
-    let reply = match read(&app, &parts, &mut body).await {
-        Ok(bytes) => {
-            let path = match parts.uri.path() {
-                "" => "/",
-                path => path,
-            };
-            let query = parts.uri.query().unwrap_or("");
-            match method(&parts) {
-                Ok(method) => {
-                    let req = Request::http2(method, path, query, &parts.headers, &bytes, &info);
-                    routes::handle(&app, &req).await
-                }
-                Err(refusal) => refused(&app, &info, refusal),
-            }
-        }
-        Err(refusal) => refused(&app, &info, refusal),
-    };
-    drop(body);
+    let head_only = req.method() == http::Method::HEAD;
+    // Boxed: what the request needed (its headers, body, the route's state) is freed
+    // before the answer, so an idle event stream's task holds the stream's own state only.
+    let reply = Box::pin(route(&app, req, &info)).await;
     let served = match reply {
         Reply::Response(res) => respond_with(&app, &mut respond, res, head_only).await,
         Reply::Events(headers, feed) => events(&app, &mut respond, &headers, feed).await,
     };
     if let Err(e) = served {
         log::debug!("{}: HTTP/2 stream ended: {e}", info.peer);
+    }
+}
+
+/// Reads the request and hands it to the routes.
+async fn route(app: &Arc<App>, req: http::Request<RecvStream>, info: &ConnInfo) -> Reply {
+    let (parts, mut body) = req.into_parts();
+    let bytes = match read(app, &parts, &mut body).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return refused(app, info, refusal),
+    };
+    let path = match parts.uri.path() {
+        "" => "/",
+        path => path,
+    };
+    let query = parts.uri.query().unwrap_or("");
+    match method(&parts) {
+        Ok(method) => {
+            let req = Request::http2(method, path, query, &parts.headers, &bytes, info);
+            routes::handle(app, &req).await
+        }
+        Err(refusal) => refused(app, info, refusal),
     }
 }
 
@@ -244,15 +249,17 @@ async fn events(
     headers: &[(&'static str, Value)],
     mut feed: Feed,
 ) -> io::Result<()> {
-    let mut all: Vec<(&'static str, Value)> = vec![
-        ("Content-Type", "text/event-stream".into()),
-        ("Cache-Control", "no-cache".into()),
-        ("X-Accel-Buffering", "no".into()),
-    ];
-    all.extend(headers.iter().cloned());
-    let mut stream = respond
-        .send_response(head(Status::OK, &all), false)
-        .map_err(io::Error::other)?;
+    let mut stream = {
+        let mut all: Vec<(&'static str, Value)> = vec![
+            ("Content-Type", "text/event-stream".into()),
+            ("Cache-Control", "no-cache".into()),
+            ("X-Accel-Buffering", "no".into()),
+        ];
+        all.extend(headers.iter().cloned());
+        respond
+            .send_response(head(Status::OK, &all), false)
+            .map_err(io::Error::other)?
+    };
     let timeout = app.write_timeout();
     let mut frames: Vec<Frame> = Vec::new();
     loop {
