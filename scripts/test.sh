@@ -7,8 +7,9 @@ export CARGO_TERM_COLOR=never RUST_LIB_BACKTRACE=0
 
 step "format" cargo fmt --all --check
 step "clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
-# The cluster tests start their own redis-server on a free loopback port.
-step "redis-server from Debian (for the cluster tests)" apt_install redis-server
+# The cluster tests start their own redis-server on a free loopback port; the HTTP/2 tests
+# run curl, the restart tests systemd-socket-activate.
+step "redis-server, curl and systemd's socket activation tool from Debian (for the server tests)" apt_install redis-server curl systemd
 step "tests (core and server, over real sockets)" cargo test --workspace
 step "core builds for wasm32" bash -c '. scripts/lib.sh; ensure_wasm_target; cargo build -p ssecast --target wasm32-unknown-unknown --quiet'
 step "fuzz the decoder, the request path and publish bodies" scripts/fuzz.sh 120
