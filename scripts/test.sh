@@ -7,6 +7,14 @@ export CARGO_TERM_COLOR=never RUST_LIB_BACKTRACE=0
 
 step "format" cargo fmt --all --check
 step "clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
+# HTTP/2 runs on smol: tokio is there for its I/O traits only, built without a runtime.
+no_tokio_runtime() {
+  if cargo tree -p ssecast-server -e features -i tokio | grep -E 'tokio feature "(rt|rt-multi-thread|time|net)"'; then
+    echo "a tokio runtime feature is enabled in the server's dependencies" >&2
+    return 1
+  fi
+}
+step "no tokio runtime in the server" no_tokio_runtime
 # The cluster tests start their own redis-server on a free loopback port; the HTTP/2 tests
 # run curl, the restart tests systemd-socket-activate.
 step "redis-server, curl and systemd's socket activation tool from Debian (for the server tests)" apt_install redis-server curl systemd
