@@ -393,3 +393,41 @@ fn systemd_hears_ready_and_the_new_main_pid() {
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), "READY=1");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_subscription_while_stopping_gets_a_stream_that_ends_not_a_503() {
+    use std::io::{Read, Write};
+    let mut server = Restartable::start(&[], &[]);
+    // A kept-alive connection (as a browser keeps one), and a stream, open before the stop.
+    let mut kept = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    kept.set_read_timeout(Some(WAIT)).unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = kept.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let mut sse = common::Sse::open(server.port, "/events", &[]);
+    server.signal(server.child.id(), "TERM");
+    // Once it accepts no more, it is stopping; the kept connection still gets answered.
+    assert!(wait_until(WAIT, || std::net::TcpStream::connect((
+        "127.0.0.1",
+        server.port
+    ))
+    .is_err()));
+    kept.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = kept.read_to_end(&mut raw);
+    let (status, headers, _) = common::parse_head(&raw).expect("an answer");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    // EventSource reconnects after a 200 stream that ends; a 503 would be final for it.
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&raw));
+    assert_eq!(header("Content-Type").as_deref(), Some("text/event-stream"));
+    assert!(sse.wait_eof(WAIT));
+    assert!(server.wait_exit().success());
+}
