@@ -321,24 +321,26 @@ fn free_port() -> u16 {
 fn a_socket_from_systemd_is_served() {
     // systemd's own tool: it listens, then starts the server with LISTEN_FDS and LISTEN_PID.
     let port = free_port();
-    let mut child = Command::new("systemd-socket-activate")
-        .args(["-l", &format!("127.0.0.1:{port}"), "-E", "SSECAST_LOG=info"])
-        .arg(common::bin())
-        // The address it would bind is taken: only the inherited socket can work.
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--tick",
-            "0",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("systemd-socket-activate (Debian's systemd package)");
-    let stdout = lines(child.stdout.take().unwrap());
-    let stderr = lines(child.stderr.take().unwrap());
+    let mut child = Killed(
+        Command::new("systemd-socket-activate")
+            .args(["-l", &format!("127.0.0.1:{port}"), "-E", "SSECAST_LOG=info"])
+            .arg(common::bin())
+            // The address it would bind is taken: only the inherited socket can work.
+            .args([
+                "serve",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--tick",
+                "0",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("systemd-socket-activate (Debian's systemd package)"),
+    );
+    let stdout = lines(child.0.stdout.take().unwrap());
+    let stderr = lines(child.0.stderr.take().unwrap());
     // The first connection starts it; the socket listens from the moment the tool says so.
     assert!(wait_until(WAIT, || stderr
         .lock()
@@ -360,8 +362,16 @@ fn a_socket_from_systemd_is_served() {
     let mut sse = common::Sse::open(port, "/events", &[]);
     assert_eq!(sse.status, 200);
     assert!(sse.try_comment(WAIT).is_some());
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// A child process killed (and reaped) when dropped, also when a test fails.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
