@@ -7,8 +7,17 @@ export CARGO_TERM_COLOR=never
 
 step "format" cargo fmt --all --check
 step "clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
-# The cluster tests start their own redis-server on a free loopback port.
-step "redis-server from Debian (for the cluster tests)" apt_install redis-server
+# HTTP/2 runs on smol: tokio is there for its I/O traits only, built without a runtime.
+no_tokio_runtime() {
+  if cargo tree -p ssecast-server -e features -i tokio | grep -E 'tokio feature "(rt|rt-multi-thread|time|net)"'; then
+    echo "a tokio runtime feature is enabled in the server's dependencies" >&2
+    return 1
+  fi
+}
+step "no tokio runtime in the server" no_tokio_runtime
+# The cluster tests start their own redis-server on a free loopback port; the HTTP/2 tests
+# run curl, the restart tests systemd-socket-activate.
+step "redis-server, curl and systemd's socket activation tool from Debian (for the server tests)" apt_install redis-server curl systemd
 step "sseclient-py into a virtualenv under target/ (for clients/tests/retry.rs)" ensure_sseclient_py
 step "tests (core, server over real sockets, other clients against it)" cargo test --workspace
 step "core builds for wasm32" bash -c '. scripts/lib.sh; ensure_wasm_target; cargo build -p ssecast --target wasm32-unknown-unknown --quiet'
@@ -61,3 +70,4 @@ step "wasm tests in Node" wasm_tests wasm-pack test --node --mode no-install was
 step "wasm tests in headless Chromium" wasm_tests env WASM_BINDGEN_USE_BROWSER=1 wasm-pack test --headless --chrome --mode no-install wasm
 step "wasm package into www/pkg, with no import from env" wasm_pkg
 step "the demo page in headless Chromium" browser_tests
+step "the README's proxy recipes behind real nginx and Caddy" scripts/proxies.sh

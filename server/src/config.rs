@@ -135,6 +135,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SSECAST_MAX_BODY", default_value_t = 1 << 20)]
     pub max_body: usize,
 
+    /// HTTP/2: streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS;
+    /// clients queue requests past it, and a stream opened anyway is refused with
+    /// REFUSED_STREAM, which a client may retry).
+    #[arg(long, env = "SSECAST_H2_MAX_STREAMS", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub h2_max_streams: u32,
+
     /// Executor threads (`0`: one per CPU).
     #[arg(long, env = "SSECAST_THREADS", default_value_t = 0)]
     pub threads: usize,

@@ -223,11 +223,19 @@ fn events_stream_and_publishes_land_over_https() {
 }
 
 #[test]
-fn a_client_offering_h2_is_given_http_1_1() {
+fn alpn_gives_h2_to_a_client_offering_it_and_http_1_1_otherwise() {
     let cert = Cert::new();
     let server = cert.start(&[]);
-    let tls = cert.connect(server.port, &[b"h2", b"http/1.1"]);
-    assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let check = |offered: &[&[u8]], expected: Option<&[u8]>| {
+        let tls = cert.connect(server.port, offered);
+        assert_eq!(tls.conn.alpn_protocol(), expected, "{offered:?}");
+    };
+    check(&[b"h2", b"http/1.1"], Some(b"h2"));
+    check(&[b"http/1.1", b"h2"], Some(b"h2"));
+    check(&[b"http/1.1"], Some(b"http/1.1"));
+    // No ALPN at all: HTTP/1.1, as before ALPN existed.
+    check(&[], None);
+    assert_eq!(cert.request(server.port, "GET", "/healthz", "").1, "ok\n");
 }
 
 #[test]
@@ -433,4 +441,124 @@ fn listen_and_publish_speak_https_trusting_the_given_ca() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("certificate"), "{stderr}");
     assert_eq!(cert.metric(port, "ssecast_published_total"), 1);
+}
+
+#[test]
+fn sighup_reloads_the_certificate_and_keeps_open_streams() {
+    let cert = Cert::new();
+    let (server, log) = {
+        let (c, k) = (cert.path("cert.pem"), cert.path("key.pem"));
+        Server::start_logged(&["--tls-cert", &c, "--tls-key", &k])
+    };
+    let mut sse = TlsSse::open(&cert, server.port, "/events?topic=reload");
+    assert!(cert.wait_metric(server.port, "ssecast_subscribers", 1));
+    let served_der = |port: u16| {
+        // Trusts nothing in particular: the test only reads what the server presents.
+        let tls = Cert::connect_any(port);
+        tls.conn.peer_certificates().unwrap()[0].as_ref().to_vec()
+    };
+    assert_eq!(served_der(server.port), cert.der.as_ref());
+    let hup = || {
+        let status = Command::new("kill")
+            .args(["-s", "HUP", &server.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    // A broken file: the old certificate stays, and the log says why.
+    std::fs::write(cert.path("cert.pem"), "not a certificate\n").unwrap();
+    hup();
+    log.wait_for("SIGHUP: --tls-cert");
+    log.wait_for("keeping the certificate in use");
+    assert_eq!(served_der(server.port), cert.der.as_ref());
+    // A key that does not fit the certificate changes nothing either.
+    let next = Cert::new();
+    std::fs::copy(next.path("cert.pem"), cert.path("cert.pem")).unwrap();
+    hup();
+    log.wait_for("does not fit --tls-cert");
+    assert_eq!(served_der(server.port), cert.der.as_ref());
+    // The renewed pair: new handshakes get it.
+    std::fs::copy(next.path("key.pem"), cert.path("key.pem")).unwrap();
+    hup();
+    assert!(common::wait_until(WAIT, || served_der(server.port) == next.der.as_ref()));
+    assert_eq!(next.request(server.port, "GET", "/healthz", "").1, "ok\n");
+    // The stream opened with the old certificate still flows.
+    assert_eq!(
+        next.request(server.port, "POST", "/publish?topic=reload", "after")
+            .0,
+        200
+    );
+    assert_eq!(sse.event().data, "after");
+}
+
+/// A verifier that accepts any certificate: for reading which one a server presents.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+impl Cert {
+    /// A handshake that trusts any certificate.
+    fn connect_any(port: u16) -> Tls {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_no_client_auth();
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(WAIT)).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let conn = ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut tls = StreamOwned::new(conn, tcp);
+        tls.flush().unwrap();
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock).unwrap();
+        }
+        tls
+    }
 }

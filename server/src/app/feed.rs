@@ -101,6 +101,17 @@ impl Feed {
         Poll::Ready(Polled::Frames)
     }
 
+    /// `Ready` once the stream was ended (shutdown, overflow), else `Pending` with the waker
+    /// kept: for a writer blocked on something else (HTTP/2 flow control) that must notice.
+    pub(crate) fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.app.lock();
+        if state.ended(self.id) {
+            return Poll::Ready(());
+        }
+        state.set_waker(self.id, cx.waker());
+        Poll::Pending
+    }
+
     /// Ends the stream (its client left or stopped reading).
     pub(crate) fn end(&self, cause: EndCause) {
         self.app.end_stream(self.id, cause);

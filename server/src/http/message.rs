@@ -104,10 +104,22 @@ pub(crate) struct ConnInfo {
     pub(crate) peer: SocketAddr,
     /// The TCP socket under the connection (none for an in-memory one): shutting it down
     /// makes a write blocked on a subscriber that stopped reading fail.
+    /// Always none on HTTP/2, whose streams share the socket.
     pub(crate) socket: Option<Arc<Async<TcpStream>>>,
 }
 
+/// Where a request's header fields are, whichever protocol brought them.
+#[derive(Debug, Clone, Copy)]
+enum Fields<'a> {
+    /// An HTTP/1.1 head: name and value ranges into its bytes (checked to be ASCII).
+    Http1 { head: &'a [u8], fields: &'a [Field] },
+    /// An HTTP/2 header list, decoded and checked by h2 (its values checked to be ASCII by
+    /// [`super::http2`] before any route runs).
+    Http2(&'a ::http::HeaderMap),
+}
+
 /// One request, parsed once, borrowed from the connection's buffers while a route runs.
+/// Routes never learn which protocol it came in on.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Request<'a> {
     pub(crate) method: Method,
@@ -115,8 +127,7 @@ pub(crate) struct Request<'a> {
     pub(crate) path: &'a str,
     /// The query string without its `?` (empty when there is none).
     pub(crate) query: &'a str,
-    head: &'a [u8],
-    fields: &'a [Field],
+    fields: Fields<'a>,
     /// The whole body (de-chunked), within `--max-body`.
     pub(crate) body: &'a [u8],
     pub(crate) conn: &'a ConnInfo,
@@ -136,8 +147,26 @@ impl<'a> Request<'a> {
             method,
             path,
             query,
-            head,
-            fields,
+            fields: Fields::Http1 { head, fields },
+            body,
+            conn,
+        }
+    }
+
+    /// A request that came on an HTTP/2 stream, its headers as h2 decoded them.
+    pub(crate) fn http2(
+        method: Method,
+        path: &'a str,
+        query: &'a str,
+        headers: &'a ::http::HeaderMap,
+        body: &'a [u8],
+        conn: &'a ConnInfo,
+    ) -> Request<'a> {
+        Request {
+            method,
+            path,
+            query,
+            fields: Fields::Http2(headers),
             body,
             conn,
         }
@@ -145,11 +174,21 @@ impl<'a> Request<'a> {
 
     /// Every value of header `name` (case-insensitive), in order.
     pub(crate) fn headers(&self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        let head = self.head;
-        self.fields
-            .iter()
-            .filter(move |f| slice(head, f.name).eq_ignore_ascii_case(name))
-            .map(move |f| slice(head, f.value))
+        let (http1, http2) = match self.fields {
+            Fields::Http1 { head, fields } => (Some((head, fields)), None),
+            Fields::Http2(map) => (None, Some(map)),
+        };
+        let http1 = http1.into_iter().flat_map(move |(head, fields)| {
+            fields
+                .iter()
+                .filter(move |f| slice(head, f.name).eq_ignore_ascii_case(name))
+                .map(move |f| slice(head, f.value))
+        });
+        // `get_all` lower-cases the name; a name no header can have finds nothing.
+        let http2 = http2
+            .into_iter()
+            .flat_map(move |map| map.get_all(name).iter().map(|v| v.to_str().unwrap_or("")));
+        http1.chain(http2)
     }
 
     /// The last value of header `name`, if any.

@@ -1,6 +1,7 @@
 //! The only module that knows the wire: HTTP/1.1 request heads read and checked once, bodies
-//! framed and bounded, responses and event streams written, the connection loop, the
-//! listening socket and TLS, and the client side of the tools. Routes see a parsed
+//! framed and bounded, responses and event streams written, the connection loop; HTTP/2
+//! (`http2/`) behind the same request and reply types; the listening socket (and its
+//! handoff to a new process), TLS, and the client side of the tools. Routes see a parsed
 //! [`Request`] and answer a [`Reply`]; nothing outside this module names async-h1 or
 //! http-types.
 
@@ -8,7 +9,9 @@ mod body;
 pub(crate) mod client;
 mod conn;
 pub(crate) mod form;
+mod handoff;
 mod head;
+mod http2;
 mod listen;
 mod message;
 mod response;

@@ -1,23 +1,60 @@
-//! HTTPS: the certificate and key loaded once at start (`--tls-cert`, `--tls-key`), and the
-//! handshake before a connection's first request. rustls on the ring provider; the TLS
+//! HTTPS: the certificate and key loaded at start (`--tls-cert`, `--tls-key`) and again on
+//! `SIGHUP`, and the handshake before a connection's first request. rustls on the ring provider; the TLS
 //! stream is one more client stream for [`crate::conn`].
 
 use std::io;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use futures_rustls::rustls::pki_types::pem::{self, PemObject as _};
 use futures_rustls::rustls::pki_types::ServerName;
 use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use futures_rustls::rustls::server::{ClientHello, ResolvesServerCert};
+use futures_rustls::rustls::sign::CertifiedKey;
 use futures_rustls::rustls::{self, crypto::ring, RootCertStore};
 pub(crate) use futures_rustls::{TlsAcceptor, TlsConnector};
 
 /// The first byte of every TLS handshake record; an HTTP request starts with a letter.
 pub(crate) const HANDSHAKE_RECORD: u8 = 0x16;
 
+/// The server's certificate and key, as loaded at start (`--tls-cert`, `--tls-key`) and on
+/// each `SIGHUP`: a handshake takes whichever is current when it starts, so a reload
+/// changes nothing for connections already open.
+#[derive(Debug)]
+pub(crate) struct Certs {
+    cert: PathBuf,
+    key: PathBuf,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Certs {
+    /// Reads the files again; on any failure the certificate in use stays, and the error
+    /// (one line naming the flag and the file) says why.
+    pub(crate) fn reload(&self) -> io::Result<()> {
+        let loaded = Arc::new(load(&self.cert, &self.key)?);
+        match self.current.write() {
+            Ok(mut current) => *current = loaded,
+            Err(poisoned) => *poisoned.into_inner() = loaded,
+        }
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for Certs {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let current = match self.current.read() {
+            Ok(current) => current,
+            // Only a panic in `reload`'s assignment could poison it: the value is whole.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Some(Arc::clone(&current))
+    }
+}
+
 /// Loads `cert` (PEM: the server's certificate, then its chain) and `key` (PEM: PKCS#8,
-/// PKCS#1 or SEC1). Every failure is one line naming the flag and the file.
-pub(crate) fn acceptor(cert: &Path, key: &Path) -> io::Result<TlsAcceptor> {
+/// PKCS#1 or SEC1), checked to belong together. Every failure is one line naming the flag and
+/// the file.
+fn load(cert: &Path, key: &Path) -> io::Result<CertifiedKey> {
     let invalid = |flag: &str, path: &Path, why: String| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -41,23 +78,32 @@ pub(crate) fn acceptor(cert: &Path, key: &Path) -> io::Result<TlsAcceptor> {
             pem_error(e, "PRIVATE KEY (or RSA / EC PRIVATE KEY)"),
         )
     })?;
+    // Also checks that the key belongs to the certificate.
+    CertifiedKey::from_der(certs, private_key, &ring::default_provider()).map_err(|e| {
+        invalid(
+            "--tls-key",
+            key,
+            format!("does not fit --tls-cert {}: {e}", cert.display()),
+        )
+    })
+}
+
+/// The acceptor for `cert` and `key`, and the [`Certs`] a `SIGHUP` reloads.
+pub(crate) fn acceptor(cert: &Path, key: &Path) -> io::Result<(TlsAcceptor, Arc<Certs>)> {
+    let certs = Arc::new(Certs {
+        current: RwLock::new(Arc::new(load(cert, key)?)),
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+    });
     let mut config =
         rustls::ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
             .with_safe_default_protocol_versions()
-            .map_err(|e| invalid("--tls-cert", cert, e.to_string()))?
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?
             .with_no_client_auth()
-            // Also checks that the key belongs to the certificate.
-            .with_single_cert(certs, private_key)
-            .map_err(|e| {
-                invalid(
-                    "--tls-key",
-                    key,
-                    format!("does not fit --tls-cert {}: {e}", cert.display()),
-                )
-            })?;
-    // async-h1 speaks HTTP/1.1 only: a client offering h2 is told so in the handshake.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+            .with_cert_resolver(Arc::clone(&certs) as Arc<dyn ResolvesServerCert>);
+    // HTTP/2 first (browsers then share one connection among all of a page's streams).
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok((TlsAcceptor::from(Arc::new(config)), certs))
 }
 
 /// The client side (`ssecast listen`, `publish`): trusts the certificate authorities in

@@ -65,6 +65,9 @@ pub(super) async fn subscribe(app: &Arc<App>, req: &Request<'_>) -> Reply {
         Ok(sub) => sub,
         Err(res) => return res.into(),
     };
+    if app.is_shutting_down() {
+        return stopping();
+    }
     let socket = req.conn.socket.clone();
     match app
         .subscribe(&sub.topics, sub.last_event_id.as_deref(), socket)
@@ -89,4 +92,22 @@ pub(super) async fn subscribe(app: &Arc<App>, req: &Request<'_>) -> Reply {
                 .into()
         }
     }
+}
+
+/// The answer to a subscription while the server stops (or hands over to a new process on
+/// `SIGUSR2`): a stream that ends at once. `EventSource` takes any status but `200
+/// text/event-stream` as final, so a `503` here would end a browser's reconnection for good
+/// (a reconnection can reach the old process on a kept-alive connection, or just before it
+/// stops accepting); an empty stream makes it reconnect after its `retry:` time, to the
+/// process that is still (or now) running.
+fn stopping() -> Reply {
+    // A constant without CR or LF: cannot be refused.
+    let body = ssecast::Comment::new("stopping: reconnect")
+        .map(|c| ssecast::Frame::comment(&c).as_bytes().to_vec())
+        .unwrap_or_default();
+    Response::new(Status::OK)
+        .with_header("Content-Type", "text/event-stream")
+        .with_header("Cache-Control", "no-cache")
+        .with_body(body)
+        .into()
 }
