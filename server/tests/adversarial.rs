@@ -517,9 +517,20 @@ fn a_publish_burst_with_subscribers_that_stopped_reading() {
     assert!(server.wait_metric("ssecast_subscribers", STALLED as u64 + 1, WAIT));
     let rss_before = rss_kib(pid);
     let port = server.port;
+    // The publisher stays at most a third of a queue ahead of the reader (whatever the
+    // machine's speed), so the reader never overflows while the stalled ones do.
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reader_has = std::sync::Arc::clone(&received);
     let publisher = std::thread::spawn(move || {
         let payload = "x".repeat(16 * 1024);
         for i in 0..EVENTS {
+            assert!(
+                common::wait_until(WAIT, || reader_has
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    + 100
+                    > i),
+                "the reader stopped receiving at {i}"
+            );
             let reply = common::post(
                 port,
                 "/publish?topic=burst",
@@ -533,6 +544,7 @@ fn a_publish_burst_with_subscribers_that_stopped_reading() {
     let got: Vec<usize> = (0..EVENTS)
         .map(|_| {
             let e = reader.event();
+            received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             e.data.split(' ').next().unwrap().parse().unwrap()
         })
         .collect();
