@@ -311,7 +311,10 @@ fn an_update_is_one_event_however_many_topics_it_has() {
     let stats = hub.stats();
     assert_eq!((stats.published, stats.encoded), (1, 1));
     // Counted once in the history, found from each topic.
-    assert_eq!(stats.history_bytes, "id: 1\ndata: x\n\n".len() as u64);
+    assert_eq!(
+        stats.history_bytes,
+        ("id: 1\ndata: x\n\n".len() + HubConfig::EVENT_COST) as u64
+    );
     assert_eq!(hub.retained_seqs(), [1]);
     for t in ["a", "b", "c"] {
         assert_eq!(hub.topic_last_seq(&topic(t)), Some(1));
@@ -473,11 +476,12 @@ impl Model {
             }
         }
         loop {
+            // The total charges each event its frame and its bookkeeping.
             let bytes: usize = self
                 .events
                 .iter()
                 .filter(|e| e.retained)
-                .map(|e| e.frame.len())
+                .map(|e| e.frame.len() + HubConfig::EVENT_COST)
                 .sum();
             if bytes <= self.config.history_total_bytes {
                 break;
@@ -586,7 +590,7 @@ impl Model {
 }
 
 fn config() -> impl Strategy<Value = HubConfig> {
-    (0..6usize, 0..200usize, 0..400usize).prop_map(|(events, bytes, total)| {
+    (0..6usize, 0..200usize, 0..1200usize).prop_map(|(events, bytes, total)| {
         let mut config = quiet();
         config.queue_capacity = 1_000;
         config.history_events = events;
@@ -688,7 +692,7 @@ proptest! {
             // The history gauge is the sum of what is retained.
             let retained: Vec<u64> = model.events.iter().filter(|e| e.retained).map(|e| e.seq).collect();
             prop_assert_eq!(hub.retained_seqs(), retained);
-            let bytes: usize = model.events.iter().filter(|e| e.retained).map(|e| e.frame.len()).sum();
+            let bytes: usize = model.events.iter().filter(|e| e.retained).map(|e| e.frame.len() + HubConfig::EVENT_COST).sum();
             prop_assert_eq!(hub.stats().history_bytes, bytes as u64);
             let evicted = model.events.iter().filter(|e| !e.retained).count();
             prop_assert_eq!(hub.stats().history_evicted, evicted as u64);

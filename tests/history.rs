@@ -45,19 +45,21 @@ fn wildcard() -> Selector {
 
 #[test]
 fn the_total_bound_lets_the_oldest_of_the_whole_hub_go_first() {
-    // Three 16-byte events fit in 48 bytes; the fourth lets the oldest go, whatever its topic.
-    let mut hub = hub(|c| c.history_total_bytes = 48);
+    // Three 16-byte events fit (each also costs EVENT_COST); the fourth lets the oldest go,
+    // whatever its topic.
+    let cost = 16 + HubConfig::EVENT_COST as u64;
+    let mut hub = hub(|c| c.history_total_bytes = 3 * (16 + HubConfig::EVENT_COST));
     publish(&mut hub, "a", 1);
     publish(&mut hub, "b", 2);
     publish(&mut hub, "a", 3);
     assert_eq!(hub.retained_seqs(), [1, 2, 3]);
-    assert_eq!(hub.stats().history_bytes, 48);
+    assert_eq!(hub.stats().history_bytes, 3 * cost);
     publish(&mut hub, "b", 4);
     assert_eq!(hub.retained_seqs(), [2, 3, 4]);
     publish(&mut hub, "c", 5);
     assert_eq!(hub.retained_seqs(), [3, 4, 5]);
     let stats = hub.stats();
-    assert_eq!((stats.history_bytes, stats.history_evicted), (48, 2));
+    assert_eq!((stats.history_bytes, stats.history_evicted), (3 * cost, 2));
 
     // Topic a lost event 1: a resume of a before it is missed, after it is not.
     let s = hub.subscribe(&[topic("a")], Some("0"), Millis(0)).unwrap();
@@ -91,7 +93,10 @@ fn per_topic_bounds_still_hold_beside_the_total() {
     }
     publish(&mut hub, "quiet", 6);
     assert_eq!(hub.retained_seqs(), [4, 5, 6]);
-    assert_eq!(hub.stats().history_bytes, 3 * 16);
+    assert_eq!(
+        hub.stats().history_bytes,
+        3 * (16 + HubConfig::EVENT_COST as u64)
+    );
     assert_eq!(hub.stats().history_evicted, 3);
 }
 
@@ -102,7 +107,7 @@ fn an_event_with_several_topics_is_counted_once_and_goes_as_a_whole() {
     let mut hub = hub(|c| c.history_events = 1);
     let both = Update::new(topic("a"), Event::new("e1")).with_alternate(topic("b"));
     hub.publish_update(both, Millis(0));
-    assert_eq!(hub.stats().history_bytes, 16);
+    assert_eq!(hub.stats().history_bytes, 16 + HubConfig::EVENT_COST as u64);
     publish(&mut hub, "b", 2);
     assert_eq!(hub.retained_seqs(), [2]);
     let s = hub.subscribe(&[topic("a")], Some("0"), Millis(0)).unwrap();
@@ -135,11 +140,11 @@ fn patterns_are_missed_only_for_topics_they_match() {
 }
 
 #[test]
-fn the_gauge_is_the_sum_of_retained_frames_through_every_kind_of_eviction() {
+fn the_gauge_is_the_sum_of_retained_costs_through_every_kind_of_eviction() {
     let mut hub = hub(|c| {
         c.history_events = 3;
         c.history_bytes = 60;
-        c.history_total_bytes = 200;
+        c.history_total_bytes = 200 + 6 * HubConfig::EVENT_COST;
         c.max_topics = 4;
     });
     let mut frames = std::collections::BTreeMap::new();
@@ -150,11 +155,12 @@ fn the_gauge_is_the_sum_of_retained_frames_through_every_kind_of_eviction() {
         let seq = hub
             .publish_update(Update::new(topic(&t), event), Millis(0))
             .seq;
-        frames.insert(seq, format!("id: {seq}\ndata: {data}\n\n").len() as u64);
+        let cost = format!("id: {seq}\ndata: {data}\n\n").len() + HubConfig::EVENT_COST;
+        frames.insert(seq, cost as u64);
         let retained = hub.retained_seqs();
         let sum: u64 = retained.iter().map(|s| frames[s]).sum();
         assert_eq!(hub.stats().history_bytes, sum, "after {n}");
-        assert!(sum <= 200);
+        assert!(sum <= 200 + 6 * HubConfig::EVENT_COST as u64);
         let evicted = hub.stats().history_evicted;
         assert_eq!(evicted + retained.len() as u64, n);
     }

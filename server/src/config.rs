@@ -84,9 +84,9 @@ pub struct ServeArgs {
     #[arg(long, env = "SSECAST_HISTORY_BYTES", default_value_t = 4 << 20)]
     pub history_bytes: usize,
 
-    /// Encoded bytes kept for replay by all topics together, each event counted once; past
-    /// it the oldest events of the whole hub are let go of first (a client resuming from
-    /// before them gets `ssecast.missed`).
+    /// Memory of the replay history of all topics together: each event's encoded bytes
+    /// (once) plus 160 B for its index; past it the oldest events of the whole hub are let
+    /// go of first (a client resuming from before them gets `ssecast.missed`).
     #[arg(long, env = "SSECAST_HISTORY_TOTAL_BYTES", default_value_t = 256 << 20)]
     pub history_total_bytes: usize,
 

@@ -321,22 +321,18 @@ struct Keepalive {
 /// With `E` = [`HubConfig::history_events`], `B` = [`HubConfig::history_bytes`],
 /// `T` = [`HubConfig::history_total_bytes`], and `K` topics (at most
 /// [`HubConfig::max_topics`] plus those held by exact selectors and rights, which
-/// [`HubConfig::max_subscribers`] bounds), the history holds at most `N ≤ min(K × E, T / 14)`
-/// events (14 B: the smallest frame, `id: 1\ndata: \n\n`) and takes at most
-///
-/// ```text
-/// frames:  min(T, K × B)           encoded bytes, each event once however many topics
-/// events:  N × (≈ 95 B, ≈ 170 B with a publisher-chosen id)   + 8 B per topic of each
-/// topics:  K × (≈ 200 B + its name, at most Topic::MAX_LEN)
-/// ```
-///
-/// (per-event figures measured over a million events, RSS growth less the frames' bytes:
-/// the index entry, the frame's allocation header, each topic's part, the id index). `T`
-/// counts frames only, so with tiny events the overhead dominates: lower `E` or `T` where
-/// that matters. Per subscriber, besides its queue ([`HubConfig::queue_capacity`] frames)
-/// and a replay backlog while it drains: its slot (at most 160 B), 12 B per selector and
-/// 8 B per right, and each distinct pattern once, whoever uses it (a template's compiled
-/// matcher, and the lazy DFA cache `regex` grows as it is used).
+/// [`HubConfig::max_subscribers`] bounds), the history takes at most `T`: each retained event
+/// is charged its encoded frame (once, however many topics it has) plus
+/// [`HubConfig::EVENT_COST`] (160 B) for its bookkeeping, which measures 95 B per event over a
+/// million events (≈ 170 B with a publisher-chosen id; the index entry, the frame's allocation
+/// header, the id index) and 8 B per topic of each event. So it holds at most
+/// `N ≤ min(K × E, T / (14 + 160))` events (14 B: the smallest frame, `id: 1\ndata: \n\n`),
+/// and each topic at most `B` bytes of frames. Topics cost `K × (≈ 200 B + the name, at most
+/// Topic::MAX_LEN)` besides. Per subscriber, besides its queue
+/// ([`HubConfig::queue_capacity`] frames) and a replay backlog while it drains: its slot (at
+/// most 160 B), 12 B per selector and 8 B per right, and each distinct pattern once, whoever
+/// uses it (a template's compiled matcher, and the lazy DFA cache `regex` grows as it is
+/// used).
 ///
 /// # Examples
 ///

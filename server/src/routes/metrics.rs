@@ -37,7 +37,7 @@ pub(super) fn metrics(app: &App) -> Response {
         ("disconnected_total", "counter", "Event streams ended, by reason.", ended),
         ("replayed_total", "counter", "Event frames replayed from history after a Last-Event-ID.", one(s.replayed)),
         ("keepalives_total", "counter", "Keep-alive comments queued.", one(s.keepalives)),
-        ("history_bytes", "gauge", "Encoded bytes of the events kept for replay, each counted once (at most --history-total-bytes).", one(s.history_bytes)),
+        ("history_bytes", "gauge", "Memory of the replay history: each kept event's encoded bytes (once) plus 160 B for its index (at most --history-total-bytes).", one(s.history_bytes)),
         ("history_evicted_total", "counter", "Events let go of from the replay history (by --history, --history-bytes, --history-total-bytes or a forgotten topic).", one(s.history_evicted)),
         ("bytes_written_total", "counter", "Bytes of event streams handed to connections.", one(load(&c.bytes_written))),
         ("bad_requests_total", "counter", "Requests answered with a 4xx status.", one(load(&c.bad_requests))),
