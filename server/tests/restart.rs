@@ -223,6 +223,12 @@ fn with_data_dir_a_resuming_subscriber_misses_nothing_across_the_handoff() {
     let _ = std::fs::remove_dir_all(&dir);
     let mut server = Restartable::start(&["--data-dir", dir.to_str().unwrap()], &[]);
     let port = server.port;
+    // A subscriber that reconnects with its Last-Event-ID whenever its stream ends, there
+    // before the first publish so that it must see every acknowledged event.
+    let mut sse = common::Sse::open(port, "/events?topic=d", &[]);
+    assert!(wait_until(WAIT, || common::get(port, "/metrics")
+        .text()
+        .contains("\nssecast_subscribers 1\n")));
     // A publisher that publishes throughout, one connection per publish, and keeps the ids
     // acknowledged (any failure is kept too).
     let stop = Arc::new(AtomicBool::new(false));
@@ -253,9 +259,7 @@ fn with_data_dir_a_resuming_subscriber_misses_nothing_across_the_handoff() {
             }
         })
     };
-    // A subscriber that reconnects with its Last-Event-ID whenever its stream ends.
     let mut seen: Vec<(String, String)> = Vec::new();
-    let mut sse = common::Sse::open(port, "/events?topic=d", &[]);
     assert!(wait_until(WAIT, || acked.lock().unwrap().len() > 20));
     let old = server.child.id();
     server.signal(old, "USR2");
