@@ -220,6 +220,73 @@ impl App {
         }
     }
 
+    /// Publishes `events` in order, as one: under one hub lock (no other publish comes
+    /// between them) and, with `--data-dir`, in one append (one sync); answers once all are
+    /// acknowledged. In Redis every event is its own append, one after the other: a failure
+    /// stops the batch there (the events before it stay published).
+    pub(crate) async fn publish_batch(
+        &self,
+        events: Vec<(Topic, Event)>,
+    ) -> Result<Vec<EventId>, PublishError> {
+        let store = match &self.log {
+            Log::Redis(cluster) => {
+                let mut ids = Vec::with_capacity(events.len());
+                for (topic, event) in &events {
+                    let id = cluster
+                        .publish(topic, event)
+                        .await
+                        .map_err(PublishError::Cluster)?;
+                    ids.push(id);
+                }
+                return Ok(ids);
+            }
+            Log::Memory => None,
+            Log::Disk(store) => Some(store),
+        };
+        let (ids, ticket) = self.publish_batch_now(events, store);
+        if let (Some(store), Some(ticket)) = (store, ticket) {
+            store.durable(ticket).await.map_err(PublishError::Store)?;
+        }
+        Ok(ids)
+    }
+
+    /// The hub's part of [`App::publish_batch`]: the ids, and the ticket to wait for if
+    /// `store` logged any event.
+    fn publish_batch_now(
+        &self,
+        events: Vec<(Topic, Event)>,
+        store: Option<&Arc<Store>>,
+    ) -> (Vec<EventId>, Option<u64>) {
+        let now = self.now();
+        let mut ids = Vec::with_capacity(events.len());
+        // With `--data-dir`, each event is kept to be logged once the hub gave it its `seq`.
+        let mut logged = Vec::new();
+        let mut state = self.lock();
+        for (topic, event) in events {
+            let record = store.map(|_| (topic.clone(), event.clone()));
+            let published = state.hub.publish_update(Update::new(topic, event), now);
+            if let Some((topic, event)) = record {
+                if published.outcome == PublishOutcome::Published {
+                    logged.push((topic, published.seq, event));
+                }
+            }
+            ids.push(published.id);
+        }
+        let ticket = match (store, logged.last()) {
+            (Some(store), Some(&(_, last, _))) => {
+                let records: Vec<_> = logged.iter().map(|(t, seq, e)| (t, *seq, e)).collect();
+                let appended = store.append_all(&records);
+                if appended.compact {
+                    store.compact(state.hub.retained_seqs(), last);
+                }
+                Some(appended.ticket)
+            }
+            _ => None,
+        };
+        self.finish(state);
+        (ids, ticket)
+    }
+
     /// Publishes into the hub at once (a tick: logged, not waited for on disk).
     fn publish_now(&self, topic: &Topic, event: Event) -> EventId {
         match &self.log {

@@ -43,6 +43,23 @@ pub(super) fn metrics(app: &App) -> Response {
         ("bad_requests_total", "counter", "Requests answered with a 4xx status.", one(load(&c.bad_requests))),
         ("panics_total", "counter", "Connections ended by a panic in their task (a bug: see the log).", one(load(&c.panics))),
     ];
+    if let Log::Disk(store) = &app.log {
+        let (syncs, synced) = store.sync_counts();
+        all.extend([
+            (
+                "store_syncs_total",
+                "counter",
+                "fdatasyncs of the --data-dir log (each makes every event written before it durable).",
+                one(syncs),
+            ),
+            (
+                "store_synced_total",
+                "counter",
+                "Events made durable in the --data-dir log (over store_syncs_total: events per sync, the group-commit factor).",
+                one(synced),
+            ),
+        ]);
+    }
     if let Log::Redis(cluster) = &app.log {
         let r = &cluster.counters;
         all.extend([

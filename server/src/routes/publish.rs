@@ -1,5 +1,6 @@
-//! `POST /publish`: one event, as text (the body is the data) or JSON, acknowledged once it
-//! is published (on disk with `--data-dir`, in Redis with `--redis`).
+//! `POST /publish`: one event, as text (the body is the data) or JSON, or a batch of them as
+//! NDJSON (one JSON event a line), acknowledged once published (on disk with `--data-dir`, in
+//! Redis with `--redis`).
 
 use std::borrow::Cow;
 use std::fmt::Display;
@@ -24,6 +25,17 @@ struct PublishJson {
     retry: Option<u64>,
 }
 
+/// Events in one NDJSON batch, at most.
+const MAX_BATCH: usize = 1000;
+
+/// What a publish body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+    Ndjson,
+}
+
 /// A refused publish: a status and a one-line reason.
 #[derive(Debug)]
 pub(crate) struct Refused(pub(crate) Status, pub(crate) String);
@@ -35,25 +47,33 @@ impl Refused {
 }
 
 pub(super) async fn publish(app: &Arc<App>, req: &Request<'_>) -> Response {
-    match try_publish(app, req).await {
-        Ok(id) => {
-            let body = serde_json::json!({ "id": id.as_str() }).to_string();
-            Response::new(Status::OK)
-                .with_header("Content-Type", "application/json")
-                .with_header("Cache-Control", "no-cache")
-                .with_body(body.into_bytes())
+    let answer = match try_publish(app, req).await {
+        Ok(Published::One(id)) => serde_json::json!({ "id": id.as_str() }),
+        Ok(Published::Batch(ids)) => {
+            let ids: Vec<&str> = ids.iter().map(EventId::as_str).collect();
+            serde_json::json!({ "ids": ids })
         }
         Err(Refused(status, reason)) => {
             let res = Response::text(status, reason);
             if status == Status::UNAUTHORIZED {
                 return res.with_header("WWW-Authenticate", "Bearer");
             }
-            res
+            return res;
         }
-    }
+    };
+    Response::new(Status::OK)
+        .with_header("Content-Type", "application/json")
+        .with_header("Cache-Control", "no-cache")
+        .with_body(answer.to_string().into_bytes())
 }
 
-async fn try_publish(app: &Arc<App>, req: &Request<'_>) -> Result<EventId, Refused> {
+/// What a publish acknowledged.
+enum Published {
+    One(EventId),
+    Batch(Vec<EventId>),
+}
+
+async fn try_publish(app: &Arc<App>, req: &Request<'_>) -> Result<Published, Refused> {
     auth::authorize_publisher(
         app.args.publish_token.as_ref(),
         req.header("Authorization"),
@@ -61,18 +81,20 @@ async fn try_publish(app: &Arc<App>, req: &Request<'_>) -> Result<EventId, Refus
     )
     .map_err(|e| Refused(e.status(), e.to_string()))?;
     // Without a Content-Type, the body is taken as text.
-    let json = match req.header("Content-Type") {
-        None => false,
+    let format = match req.header("Content-Type") {
+        None => Format::Text,
         Some(ct) => {
             let essence = ct.split(';').next().unwrap_or("").trim();
             if essence.eq_ignore_ascii_case("application/json") {
-                true
+                Format::Json
             } else if essence.eq_ignore_ascii_case("text/plain") {
-                false
+                Format::Text
+            } else if essence.eq_ignore_ascii_case("application/x-ndjson") {
+                Format::Ndjson
             } else {
                 return Err(Refused(
                     Status::UNSUPPORTED_MEDIA_TYPE,
-                    "use Content-Type text/plain or application/json".into(),
+                    "use Content-Type text/plain, application/json or application/x-ndjson".into(),
                 ));
             }
         }
@@ -86,16 +108,59 @@ async fn try_publish(app: &Arc<App>, req: &Request<'_>) -> Result<EventId, Refus
             _ => {}
         }
     }
-    let (topic, event) = publish_fields(json, req.body, query_topic, query_event)?;
-    match &app.log {
-        Log::Redis(_) if event.id().is_some() => Err(Refused::bad(
-            "id cannot be set in cluster mode: Redis assigns every event its stream id",
-        )),
-        _ => app
-            .publish(&topic, event)
-            .await
-            .map_err(|e| Refused(Status::SERVICE_UNAVAILABLE, e.to_string())),
+    let redis = matches!(app.log, Log::Redis(_));
+    let unavailable =
+        |e: crate::app::PublishError| Refused(Status::SERVICE_UNAVAILABLE, e.to_string());
+    if format == Format::Ndjson {
+        let events = batch_fields(req.body, query_topic, query_event, redis)?;
+        let ids = app.publish_batch(events).await.map_err(unavailable)?;
+        return Ok(Published::Batch(ids));
     }
+    let (topic, event) =
+        publish_fields(format == Format::Json, req.body, query_topic, query_event)?;
+    if redis && event.id().is_some() {
+        return Err(Refused::bad(REDIS_ID));
+    }
+    let id = app.publish(&topic, event).await.map_err(unavailable)?;
+    Ok(Published::One(id))
+}
+
+const REDIS_ID: &str = "id cannot be set in cluster mode: Redis assigns every event its stream id";
+
+/// The events of an NDJSON batch, every line validated (a refusal names the first bad
+/// line, counting from 1), so that either all are published or none. Lines end in LF or
+/// CRLF; blank lines are skipped.
+fn batch_fields(
+    body: &[u8],
+    query_topic: Option<Cow<'_, str>>,
+    query_event: Option<Cow<'_, str>>,
+    redis: bool,
+) -> Result<Vec<(Topic, Event)>, Refused> {
+    let mut events = Vec::new();
+    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if events.len() == MAX_BATCH {
+            return Err(Refused(
+                Status::PAYLOAD_TOO_LARGE,
+                format!("a batch holds {MAX_BATCH} events at most"),
+            ));
+        }
+        let at_line =
+            |Refused(status, reason)| Refused(status, format!("line {}: {reason}", i + 1));
+        let (topic, event) = publish_fields(true, line, query_topic.clone(), query_event.clone())
+            .map_err(at_line)?;
+        if redis && event.id().is_some() {
+            return Err(at_line(Refused::bad(REDIS_ID)));
+        }
+        events.push((topic, event));
+    }
+    if events.is_empty() {
+        return Err(Refused::bad("the batch holds no event"));
+    }
+    Ok(events)
 }
 
 /// The topic and event a publish body (JSON or text) and its `topic` and `event` query

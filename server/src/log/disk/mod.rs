@@ -118,6 +118,8 @@ struct Inner {
     appended: u64,
     /// Records on disk (synced).
     synced: u64,
+    /// `fdatasync`s done by the writer (each makes every record appended before it durable).
+    syncs: u64,
     waiters: Vec<(u64, async_channel::Sender<Result<(), StoreError>>)>,
     /// Set when a write or sync failed: later publishes are refused, not silently undurable.
     failed: Option<StoreError>,
@@ -253,6 +255,7 @@ impl Store {
                 buffer: Vec::new(),
                 appended: 0,
                 synced: 0,
+                syncs: 0,
                 waiters: Vec::new(),
                 failed: None,
                 file_len,
@@ -289,13 +292,25 @@ impl Store {
     /// Appends event `seq` of `topic` (call under the hub lock, so the log is in `seq`
     /// order).
     pub(crate) fn append(&self, topic: &Topic, seq: u64, event: &Event) -> Appended {
-        let record = encode_event(topic, seq, event);
+        self.append_all(&[(topic, seq, event)])
+    }
+
+    /// Appends `events` (in `seq` order) at once, so they are written and synced together:
+    /// a batch costs one `fdatasync` at most. The ticket is the last event's.
+    pub(crate) fn append_all(&self, events: &[(&Topic, u64, &Event)]) -> Appended {
+        let records = match events {
+            [(topic, seq, event)] => encode_event(topic, *seq, event),
+            _ => events
+                .iter()
+                .flat_map(|(topic, seq, event)| encode_event(topic, *seq, event))
+                .collect(),
+        };
         let mut inner = self.lock();
         if inner.failed.is_none() {
             // After a failure the writer has stopped: nothing would drain the buffer.
-            inner.buffer.extend_from_slice(&record);
+            inner.buffer.extend_from_slice(&records);
         }
-        inner.appended += 1;
+        inner.appended += events.len() as u64;
         let ticket = inner.appended;
         let size = inner.file_len + inner.buffer.len() as u64;
         let compact =
@@ -304,6 +319,12 @@ impl Store {
         drop(inner);
         self.wake.notify_one();
         Appended { ticket, compact }
+    }
+
+    /// `fdatasync`s made so far, and the records they made durable.
+    pub(crate) fn sync_counts(&self) -> (u64, u64) {
+        let inner = self.lock();
+        (inner.syncs, inner.synced)
     }
 
     /// Asks the writer to rewrite the log with the events whose `seq` is in `retained`
@@ -356,6 +377,7 @@ impl Store {
                 }
                 inner.file_len += chunk.len() as u64;
                 inner.synced = target;
+                inner.syncs += 1;
                 let mut waiters = std::mem::take(&mut inner.waiters);
                 waiters.retain(|(ticket, tx)| {
                     if *ticket <= target {
