@@ -2,7 +2,7 @@
 # Runs the same workloads against `ssecast serve`, nginx + nchan and the floor (`ssecast-bench
 # --serve-floor`: one write() per subscriber per event, no HTTP library, no queue) in one run,
 # each server pinned to CPU 0 and the load generator (`ssecast-bench`) to CPU 1, and
-# prints a markdown table with ratios. The publish workloads (P0, P1, P2, P1j, P1w, P3n) measure
+# prints a markdown table with ratios. The publish workloads (P0 P1 P2 P1j P1w P3n P1n P4d P4dn) measure
 # the other side, `ssecast-bench publish`: acknowledged publishes per second over 16
 # keep-alive connections with 20 subscribers listening, every acknowledged event counted at
 # every subscriber, against ssecast and nginx + nchan (not the floor), in a table of their
@@ -30,7 +30,7 @@ mode=${1:-full}
 case $mode in
 full | quick) ;;
 *)
-  echo "usage: $0 [full|quick] [W1 W2 W3a W3b W4 P0 P1 P2 P1j P1w P3n ...]" >&2
+  echo "usage: $0 [full|quick] [W1 W2 W3a W3b W4 P0 P1 P2 P1j P1w P3n P1n P4d P4dn ...]" >&2
   exit 2
   ;;
 esac
@@ -68,6 +68,7 @@ fi
 bench=target/release/ssecast-bench
 
 work=$(mktemp -d)
+durable=
 results=$work/results.jsonl
 results_pub=$work/publish.jsonl
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -131,11 +132,16 @@ listening_url() {
 
 # Sets server_pid, measured_pid, sub_url and pub_url. $1: the binary (this tree's by default).
 start_ssecast() {
-  local out=$work/ssecast.out
+  local out=$work/ssecast.out extra=()
   : >"$out"
+  # The durable workloads: a fresh --data-dir on $work's filesystem for every server.
+  if [ -n "$durable" ]; then
+    rm -rf "$work/data"
+    extra=(--data-dir "$work/data")
+  fi
   SSECAST_LOG=warn "${prio[@]}" taskset -c 0 "${1:-$bin}" serve --addr 127.0.0.1:0 --tick 0 \
     --queue "$ssecast_queue" --overflow drop-newest --max-subscribers 20000 --threads 1 \
-    >"$out" 2>>"$work/ssecast.err" &
+    "${extra[@]}" >"$out" 2>>"$work/ssecast.err" &
   server_pid=$!
   measured_pid=$server_pid
   local base
@@ -337,6 +343,35 @@ run_publish "P1j JSON: 16 connections, JSON, 20 subscribers" "ssecast" \
 run_wrk "P1w wrk: wrk -t1 -c16 -d${pwindow}s, text, 20 subscribers" "$pwindow" 20
 run_publish "P3n NDJSON: 16 connections, batches of 10, 20 subscribers" "ssecast" \
   --pipeline 1 --body ndjson --batch 10 "${pcommon[@]}"
+run_publish "P1n NDJSON: 16 connections, batches of 100, 20 subscribers" "ssecast" \
+  --pipeline 1 --body ndjson --batch 100 "${pcommon[@]}"
+
+# Durable publishing: --data-dir, each POST answered after the fdatasync that holds it (group
+# commit). Beside it, what the disk alone does: write + fdatasync of 64 B records, one after
+# the other, for 3 s, on the same filesystem.
+disk_alone=
+if selected P4d || selected P4dn; then
+  disk_alone=$(python3 -c '
+import os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+n, end = 0, time.monotonic() + 3
+while time.monotonic() < end:
+    os.write(fd, b"x" * 64)
+    os.fdatasync(fd)
+    n += 1
+os.close(fd)
+os.unlink(path)
+print(round(n / 3))
+' "$work")
+  log "the disk alone: $disk_alone write+fdatasync/s"
+fi
+durable=1
+run_publish "P4d durable: --data-dir, 16 connections, text, 20 subscribers" "ssecast" \
+  --pipeline 1 --body text "${pcommon[@]}"
+run_publish "P4dn durable: --data-dir, 64 connections, text, 20 subscribers" "ssecast" \
+  --pipeline 1 --body text --connections 64 --subscribers 20 --warmup 1s --duration "${pwindow}s" --drain 10s
+durable=
 
 # The tables: one row per workload and figure, a column per server, ratios = ssecast / peer.
 # table RESULTS FIGURES: FIGURES is a jq array of [name, path, decimals].
@@ -423,5 +458,6 @@ if [ -s "$results_pub" ]; then
 fi
 echo
 echo "Command: \`bench/compare.sh $mode${only[*]:+ ${only[*]}}\` at ssecast $(git describe --always --dirty 2>/dev/null || echo '?') (ssecast serve --queue $queue --overflow drop-newest --threads 1, --queue $pqueue in the publish workloads${prio[*]:+; servers and generator under ${prio[*]}})."
+[ -z "$disk_alone" ] || echo "The disk alone (P4d, P4dn): $disk_alone write+fdatasync/s of 64 B records, one after the other, on the filesystem of the --data-dir."
 echo "Load average (1, 5, 15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "Measured $(date -u +%Y-%m-%d) on $(nproc) x $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(uname -sr); nginx $(nginx -v 2>&1 | sed 's#.*/##'), nchan $(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)."
