@@ -464,6 +464,18 @@ fn identity() {
     );
 }
 
+/// A `]` before any `[` in a hostname once panicked inside the `urlpattern` crate (its bracket
+/// depth went below zero: see the workspace's `Cargo.toml`); found by `anything_is_safe`.
+#[test]
+fn a_closing_bracket_before_an_opening_one_is_safe() {
+    for pattern in [":$://]", "https://]:8080/a", "//]]]/x", "https://[::1]]/a"] {
+        if let Ok(compiled) = UrlPattern::parse(pattern, &hub()) {
+            let _ = compiled.matches("https://example.com/a");
+            let _ = compiled.matches("");
+        }
+    }
+}
+
 proptest! {
     /// Patterns and topics from the hub's input never panic the process.
     #[test]
