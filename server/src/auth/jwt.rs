@@ -524,5 +524,5 @@ fn numeric_date(
 }
 
 #[cfg(test)]
-#[path = "jwt_tests.rs"]
+#[path = "jwt_tests/mod.rs"]
 mod tests;
