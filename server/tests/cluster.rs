@@ -151,16 +151,72 @@ fn a_publish_on_one_node_reaches_every_node_with_the_same_ids_in_order() {
     for sub in &mut subs {
         assert_eq!(take(sub, 1), [(last.clone(), "after".to_owned())]);
     }
-    // Redis assigns ids in cluster mode: a publisher's own id is refused, not ignored.
+    // A publisher's id of the stream-id form could name another event: refused.
     let reply = post(
         nodes[0].port,
         "/publish",
         "application/json",
-        br#"{"data":"x","id":"mine"}"#,
+        br#"{"data":"x","id":"1-0","topic":"news"}"#,
         &[],
     );
     assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(reply.text().contains("stream id"), "{}", reply.text());
     assert_eq!(nodes[2].metric("ssecast_redis_bad_entries_total"), 0);
+}
+
+/// A publisher that retries (its first answer timed out, or it cannot tell) sends the same
+/// `id` again, to any node: acknowledged each time, appended and delivered once.
+#[test]
+fn a_publish_retried_with_its_id_on_another_node_is_delivered_once() {
+    let redis = Redis::start();
+    let nodes: Vec<Server> = (0..3).map(|_| node(&redis, &[])).collect();
+    let mut sub = subscribe(&nodes[2], "orders", None);
+    let order = |n: &Server, data: &str| {
+        let body = serde_json::json!({ "data": data, "topic": "orders", "id": "order-42" });
+        let reply = post(
+            n.port,
+            "/publish",
+            "application/json",
+            body.to_string().as_bytes(),
+            &[],
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.text()
+    };
+    let first = order(&nodes[0], "placed");
+    assert!(first.contains("order-42"), "{first}");
+    // The same id again, on two other nodes, even with other data: the first event stands.
+    assert_eq!(order(&nodes[1], "placed (retry)"), first);
+    assert_eq!(order(&nodes[2], "placed (retry)"), first);
+    let after = publish(&nodes[1], "orders", "shipped");
+    assert_eq!(
+        take(&mut sub, 2),
+        [
+            ("order-42".to_owned(), "placed".to_owned()),
+            (after.clone(), "shipped".to_owned())
+        ]
+    );
+    assert_eq!(nodes[0].metric("ssecast_redis_appended_total"), 1);
+    assert_eq!(nodes[1].metric("ssecast_redis_duplicates_total"), 1);
+    assert_eq!(nodes[2].metric("ssecast_redis_duplicates_total"), 1);
+    assert_eq!(nodes[1].metric("ssecast_redis_appended_total"), 1);
+    // The publisher's id is a position on every node: resuming after it on a node that
+    // never followed the topic (seeded from the stream) gives exactly what came after.
+    let mut resumed = subscribe(&nodes[0], "orders", Some("order-42"));
+    assert_eq!(take(&mut resumed, 1), [(after, "shipped".to_owned())]);
+    // A batch with the same id adds nothing either.
+    let reply = post(
+        nodes[0].port,
+        "/publish",
+        "application/x-ndjson",
+        b"{\"data\":\"again\",\"topic\":\"orders\",\"id\":\"order-42\"}\n",
+        &[],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(nodes[0].metric("ssecast_redis_duplicates_total"), 1);
+    for n in &nodes {
+        assert_eq!(n.metric("ssecast_redis_bad_entries_total"), 0);
+    }
 }
 
 #[test]

@@ -82,6 +82,12 @@ pub(super) fn metrics(app: &App) -> Response {
                 one(load(&r.appended)),
             ),
             (
+                "redis_duplicates_total",
+                "counter",
+                "Publishes of an id whose event Redis still holds: acknowledged, not appended.",
+                one(load(&r.duplicates)),
+            ),
+            (
                 "redis_publish_failures_total",
                 "counter",
                 "Publishes answered 503 because Redis did not take them.",

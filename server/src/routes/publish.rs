@@ -118,14 +118,32 @@ async fn try_publish(app: &Arc<App>, req: &Request<'_>) -> Result<Published, Ref
     }
     let (topic, event) =
         publish_fields(format == Format::Json, req.body, query_topic, query_event)?;
-    if redis && event.id().is_some() {
-        return Err(Refused::bad(REDIS_ID));
+    if redis {
+        check_cluster_id(&event)?;
     }
     let id = app.publish(&topic, event).await.map_err(unavailable)?;
     Ok(Published::One(id))
 }
 
-const REDIS_ID: &str = "id cannot be set in cluster mode: Redis assigns every event its stream id";
+/// In cluster mode an event without an id gets its Redis stream id, `<ms>-<n>`; a
+/// publisher's id of that form could stand for another event, so it is refused.
+fn check_cluster_id(event: &Event) -> Result<(), Refused> {
+    let stream_like = event.id().is_some_and(|id| {
+        id.as_str()
+            .split_once('-')
+            .is_some_and(|(ms, n)| is_digits(ms) && is_digits(n))
+    });
+    if stream_like {
+        return Err(Refused::bad(
+            "an id of the form <digits>-<digits> is a Redis stream id: choose another in cluster mode",
+        ));
+    }
+    Ok(())
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
 
 /// The events of an NDJSON batch, every line validated (a refusal names the first bad
 /// line, counting from 1), so that either all are published or none. Lines end in LF or
@@ -152,8 +170,8 @@ fn batch_fields(
             |Refused(status, reason)| Refused(status, format!("line {}: {reason}", i + 1));
         let (topic, event) = publish_fields(true, line, query_topic.clone(), query_event.clone())
             .map_err(at_line)?;
-        if redis && event.id().is_some() {
-            return Err(at_line(Refused::bad(REDIS_ID)));
+        if redis {
+            check_cluster_id(&event).map_err(at_line)?;
         }
         events.push((topic, event));
     }

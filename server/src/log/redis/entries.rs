@@ -17,7 +17,21 @@ pub(super) const CLOCK_KEY: &str = "ssecast-last-id";
 /// stream's own `*` ids restart their counter per stream, so two topics could give the same
 /// id to different events and order them apart from publish order; these cannot. Atomic, as
 /// every script is; built on the clock, so ids go on growing after Redis restarts empty.
+///
+/// With a third key, the publisher's id ([`publisher_key`]), the publish is idempotent: if
+/// that id's event is still in its topic's stream, nothing is added and its stream id comes
+/// back; otherwise the event is added and the key remembers where, for [`PUBLISHER_ID_TTL`]
+/// seconds. Answers `{stream id, 1 if it was a duplicate else 0}`.
 pub(super) const XADD_SCRIPT: &str = r"
+if KEYS[3] then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then
+    local sid, stream = string.match(seen, '^(%d+%-%d+) (.*)$')
+    if sid and #redis.call('XRANGE', stream, sid, sid) > 0 then
+      return {sid, 1}
+    end
+  end
+end
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local n = 0
@@ -37,8 +51,21 @@ if last then
 end
 local id = string.format('%d-%d', ms, n)
 redis.call('SET', KEYS[2], id)
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, unpack(ARGV, 2))
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id, unpack(ARGV, 3))
+if KEYS[3] then
+  redis.call('SET', KEYS[3], id .. ' ' .. KEYS[1], 'EX', ARGV[2])
+end
+return {id, 0}
 ";
+
+/// Where a publisher's id is remembered, outside the streams' key space.
+pub(super) fn publisher_key(id: &EventId) -> String {
+    format!("ssecast-pid:{}", id.as_str())
+}
+
+/// How long, at most, a publisher's id is remembered: a retry is recognised while its event
+/// is still in its topic's stream, and for a day at most (the keys' memory bound).
+pub(super) const PUBLISHER_ID_TTL: u64 = 86_400;
 
 pub(super) fn stream_key(topic: &Topic) -> String {
     format!("{KEY_PREFIX}{}", topic.as_str())
@@ -98,13 +125,15 @@ pub(super) fn parse_entry(entry: Value) -> Result<(u64, Event), String> {
     let seq = seq_of(&id).ok_or_else(|| format!("{id:?} is not a stream id"))?;
     let event_id = EventId::new(id.clone()).map_err(|e| format!("{id}: id {e}"))?;
     let mut fields = list(parts.next().unwrap_or(Value::Nil)).into_iter();
-    let (mut data, mut event_type, mut retry) = (None, None, None);
+    let (mut data, mut event_type, mut retry, mut wire_id) = (None, None, None, None);
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
         let (Some(name), Some(value)) = (as_string(name), as_string(value)) else {
             return Err(format!("{id}: a field is not UTF-8"));
         };
         match name.as_str() {
             "data" => data = Some(value),
+            // The publisher's own id: the event's id on the wire (its position stays `seq`).
+            "id" => wire_id = Some(EventId::new(value).map_err(|e| format!("{id}: id {e}"))?),
             "event" => {
                 event_type = Some(EventType::new(value).map_err(|e| format!("{id}: event {e}"))?)
             }
@@ -118,8 +147,8 @@ pub(super) fn parse_entry(entry: Value) -> Result<(u64, Event), String> {
             _ => {}
         }
     }
-    let mut event =
-        Event::new(data.ok_or_else(|| format!("{id}: no data field"))?).with_id(event_id);
+    let mut event = Event::new(data.ok_or_else(|| format!("{id}: no data field"))?)
+        .with_id(wire_id.unwrap_or(event_id));
     if let Some(t) = event_type {
         event = event.with_type(t);
     }

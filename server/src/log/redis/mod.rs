@@ -31,7 +31,8 @@ use ssecast::{Event, EventId, Topic};
 
 use super::HubAccess;
 use entries::{
-    as_string, list, pairs, parse_entry, stream_id, stream_key, CLOCK_KEY, KEY_PREFIX, XADD_SCRIPT,
+    as_string, list, pairs, parse_entry, publisher_key, stream_id, stream_key, CLOCK_KEY,
+    KEY_PREFIX, PUBLISHER_ID_TTL, XADD_SCRIPT,
 };
 
 mod entries;
@@ -66,6 +67,8 @@ impl From<redis::RedisError> for ClusterError {
 #[derive(Debug, Default)]
 pub(crate) struct ClusterCounters {
     pub(crate) appended: AtomicU64,
+    /// Publishes of an id Redis still held: acknowledged, nothing appended.
+    pub(crate) duplicates: AtomicU64,
     pub(crate) publish_failed: AtomicU64,
     pub(crate) read: AtomicU64,
     pub(crate) bad_entries: AtomicU64,
@@ -172,20 +175,31 @@ impl Cluster {
     }
 
     /// Appends `event` to the topic's stream with the next id of the cluster's one sequence
-    /// ([`XADD_SCRIPT`]); that stream id is the event's id.
+    /// ([`XADD_SCRIPT`]); that stream id is the event's id, unless the publisher gave one:
+    /// then that is its id on the wire, and a publish of an id whose event is still in its
+    /// stream adds nothing (acknowledged again, delivered once).
     pub(crate) async fn publish(
         &self,
         topic: &Topic,
         event: &Event,
     ) -> Result<EventId, ClusterError> {
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(XADD_SCRIPT)
-            .arg(2)
-            .arg(stream_key(topic))
-            .arg(CLOCK_KEY)
-            .arg(self.stream_len)
+        cmd.arg(XADD_SCRIPT);
+        match event.id() {
+            Some(id) => cmd
+                .arg(3)
+                .arg(stream_key(topic))
+                .arg(CLOCK_KEY)
+                .arg(publisher_key(id)),
+            None => cmd.arg(2).arg(stream_key(topic)).arg(CLOCK_KEY),
+        };
+        cmd.arg(self.stream_len)
+            .arg(PUBLISHER_ID_TTL)
             .arg("data")
             .arg(event.data());
+        if let Some(id) = event.id() {
+            cmd.arg("id").arg(id.as_str());
+        }
         if let Some(t) = event.event_type() {
             cmd.arg("event").arg(t.as_str());
         }
@@ -195,18 +209,19 @@ impl Cluster {
         let reply = self.query(&cmd).await.inspect_err(|_| {
             self.counters.publish_failed.fetch_add(1, Ordering::Relaxed);
         })?;
-        let id = match reply {
-            Value::BulkString(b) => String::from_utf8(b).ok(),
-            Value::SimpleString(s) => Some(s),
-            _ => None,
-        }
-        .and_then(|s| EventId::new(s).ok())
-        .ok_or_else(|| {
+        let mut reply = list(reply).into_iter();
+        let stream_id = reply.next().and_then(as_string);
+        let duplicate = matches!(reply.next(), Some(Value::Int(1)));
+        let Some(stream_id) = stream_id.and_then(|s| EventId::new(s).ok()) else {
             self.counters.publish_failed.fetch_add(1, Ordering::Relaxed);
-            ClusterError("XADD gave no stream id".into())
-        })?;
-        self.counters.appended.fetch_add(1, Ordering::Relaxed);
-        Ok(id)
+            return Err(ClusterError("XADD gave no stream id".into()));
+        };
+        if duplicate {
+            self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.counters.appended.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(event.id().cloned().unwrap_or(stream_id))
     }
 
     /// Makes sure this node follows `topics` before a subscription to them starts (seeding
