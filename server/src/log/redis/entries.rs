@@ -205,6 +205,11 @@ mod tests {
         assert_eq!(event.data(), "hi\nthere");
         assert_eq!(event.event_type().map(EventType::as_str), Some("note"));
         assert_eq!(event.retry(), Some(Millis(50)));
+        // A publisher's id is the wire id; the position is still the stream id's.
+        let (seq, event) = parse_entry(entry("3-0", &["data", "x", "id", "order-42"])).unwrap();
+        assert_eq!(seq, 3_000_000);
+        assert_eq!(event.id().map(EventId::as_str), Some("order-42"));
+        assert!(parse_entry(entry("3-0", &["data", "x", "id", "a\nb"])).is_err());
         assert!(parse_entry(entry("2-1", &["event", "x"])).is_err());
         assert!(parse_entry(entry("2-1", &["data", "x", "event", "a\nb"])).is_err());
         assert!(parse_entry(entry("2-1", &["data", "x", "retry", "soon"])).is_err());
