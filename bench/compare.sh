@@ -9,7 +9,7 @@
 # own; P1w is the same load from wrk (`bench/publish.lua`) to show both tools agree.
 # Loopback only; every run is bounded; it stops what it started.
 #
-#   bench/compare.sh               # W1-W4 and P0-P3n at full size (~8 min)
+#   bench/compare.sh               # every workload (W1-W4, P0-P4dn) at full size (over 8 min)
 #   bench/compare.sh quick         # the same shapes, smaller and shorter (~3 min)
 #   bench/compare.sh full W3a W4   # only these workloads
 #   bench/compare.sh quick P1 P2   # only the publish workloads P1 and P2
