@@ -12,7 +12,7 @@ mod common;
 mod h2client;
 
 use common::{Server, WAIT};
-use h2client::{tls_connect, Client, H2Sse};
+use h2client::{tls_connect, Client, H2Sse, SelfSigned};
 
 fn main() {
     use futures_lite::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -24,15 +24,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
-    let dir = std::env::temp_dir().join(format!("ssecast-h2mem-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let made =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, made.cert.pem()).unwrap();
-    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
-    let der = made.cert.der().clone();
+    let tls = SelfSigned::new("ssecast-h2mem");
+    let (cert, key, der) = (&tls.cert, &tls.key, &tls.der);
     let max_streams = per_conn.to_string();
     let plain = vec![
         "--max-subscribers",
@@ -73,7 +66,7 @@ fn main() {
                     let mut head = Vec::new();
                     let mut buf = [0u8; 1024];
                     if secure {
-                        let mut io = tls_connect(server.port, &der, b"http/1.1").await;
+                        let mut io = tls_connect(server.port, der, b"http/1.1").await;
                         io.write_all(request).await.unwrap();
                         while !head.windows(4).any(|w| w == b"\r\n\r\n") {
                             let k = io.read(&mut buf).await.unwrap();
@@ -97,7 +90,7 @@ fn main() {
             } else {
                 for _ in 0..n.div_ceil(per_conn) {
                     let client = if secure {
-                        Client::over(tls_connect(server.port, &der, b"h2").await, 65_535).await
+                        Client::over(tls_connect(server.port, der, b"h2").await, 65_535).await
                     } else {
                         Client::connect(server.port, 65_535).await
                     };
@@ -111,8 +104,7 @@ fn main() {
             }
             // Asked over another connection: every h2 one has all the streams it may have.
             let counted = if secure {
-                let client =
-                    Client::over(tls_connect(server.port, &der, b"h2").await, 65_535).await;
+                let client = Client::over(tls_connect(server.port, der, b"h2").await, 65_535).await;
                 client.wait_metric("ssecast_subscribers", n as u64).await
             } else {
                 server.wait_metric("ssecast_subscribers", n as u64, WAIT * 6)
@@ -126,5 +118,4 @@ fn main() {
         "idle subscribers: {n} (HTTP/2: {per_conn} streams per connection); RSS per subscriber: {}",
         figures.join(", ")
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Server, WAIT};
-use h2client::{Client, H2Sse};
+use h2client::{Client, H2Sse, SelfSigned};
 use ssecast::Decoder;
 
 /// `curl` with `args`; its stdout. Debian's curl speaks HTTP/2 (nghttp2).
@@ -86,14 +86,8 @@ fn curl_with_prior_knowledge_gets_every_route_over_http2() {
 
 #[test]
 fn curl_negotiates_h2_over_tls_by_alpn() {
-    let dir = std::env::temp_dir().join(format!("ssecast-h2tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let made =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, made.cert.pem()).unwrap();
-    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let tls = SelfSigned::new("ssecast-h2tls");
+    let (cert, key) = (&tls.cert, &tls.key);
     let server = Server::start(&[
         "--tls-cert",
         cert.to_str().unwrap(),
@@ -107,7 +101,6 @@ fn curl_negotiates_h2_over_tls_by_alpn() {
     assert_eq!(out, "ok\n 2");
     let out = curl(&[&base[..], &["--http1.1", "-w", " %{http_version}", &url]].concat());
     assert_eq!(out, "ok\n 1.1");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn within<T>(bound: Duration, f: impl std::future::Future<Output = T>) -> Option<T> {

@@ -157,3 +157,39 @@ pub async fn tls_connect(
         .await
         .unwrap()
 }
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, written as PEM files into a
+/// fresh temporary directory named after `name` (removed on drop).
+pub struct SelfSigned {
+    pub dir: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub der: rustls::pki_types::CertificateDer<'static>,
+}
+
+impl SelfSigned {
+    pub fn new(name: &str) -> SelfSigned {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let made = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+        SelfSigned {
+            dir,
+            cert,
+            key,
+            der: made.cert.der().clone(),
+        }
+    }
+}
+
+impl Drop for SelfSigned {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
