@@ -27,6 +27,8 @@ use serde_json::{json, Value};
 // The auth modules at this crate's root, where their `super::` finds one another.
 #[path = "../src/auth/claims.rs"]
 mod claims;
+#[path = "../src/config/jwt.rs"]
+mod config;
 #[path = "../src/auth/error.rs"]
 mod error;
 #[path = "../src/auth/jwt.rs"]

@@ -254,6 +254,23 @@ impl Selector {
         }
     }
 
+    /// The one topic this selector matches, when it matches exactly one (an exact selector,
+    /// or a draft-07 selector that is not a template); `None` for `*` and patterns.
+    ///
+    /// ```
+    /// use ssecast::{Selector, SelectorKind};
+    /// let exact = Selector::new("/books/1", SelectorKind::Topic).unwrap();
+    /// assert_eq!(exact.exact_topic().map(|t| t.as_str()), Some("/books/1"));
+    /// let template = Selector::new("/books/{id}", SelectorKind::Topic).unwrap();
+    /// assert_eq!(template.exact_topic(), None);
+    /// ```
+    pub fn exact_topic(&self) -> Option<&Topic> {
+        match &self.matcher {
+            Matcher::Exact(topic) => Some(topic),
+            Matcher::All | Matcher::Pattern(_) => None,
+        }
+    }
+
     pub(super) fn matcher(&self) -> &Matcher {
         &self.matcher
     }

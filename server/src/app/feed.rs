@@ -21,14 +21,17 @@ pub(crate) enum EndCause {
     Stalled,
     /// The server is shutting down.
     Shutdown,
+    /// The subscriber's token expired (its `exp`).
+    Expired,
 }
 
 impl EndCause {
-    pub(crate) const ALL: [EndCause; 4] = [
+    pub(crate) const ALL: [EndCause; 5] = [
         EndCause::ClientGone,
         EndCause::Overflow,
         EndCause::Stalled,
         EndCause::Shutdown,
+        EndCause::Expired,
     ];
 
     pub(crate) fn label(self) -> &'static str {
@@ -37,6 +40,7 @@ impl EndCause {
             EndCause::Overflow => "overflow",
             EndCause::Stalled => "stalled",
             EndCause::Shutdown => "shutdown",
+            EndCause::Expired => "token_expired",
         }
     }
 }

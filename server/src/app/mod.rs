@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use async_io::Async;
 use ssecast::{
-    Event, EventId, Hub, Millis, PublishOutcome, Subscribed, SubscriberId, Topic, Update,
+    EventId, Hub, Millis, PublishOutcome, Rights, Selector, Subscribed, SubscriberId, Topic, Update,
 };
 
+use crate::auth::jwt::JwtVerifier;
 use crate::config::{ServeArgs, Www};
 use crate::log::{ClusterError, HubAccess, Log, Store, StoreError};
 pub(crate) use feed::{EndCause, Feed, Polled};
@@ -34,7 +35,7 @@ pub(crate) struct Counters {
     pub(crate) bad_requests: AtomicU64,
     /// Connections whose task panicked (each ended alone).
     pub(crate) panics: AtomicU64,
-    pub(crate) ended: [AtomicU64; 4],
+    pub(crate) ended: [AtomicU64; 5],
     /// Event streams whose feed still exists (the shutdown waits for them).
     open_streams: AtomicUsize,
 }
@@ -53,6 +54,8 @@ pub(crate) enum PublishError {
     Store(StoreError),
     /// Redis could not take it.
     Cluster(ClusterError),
+    /// The update is of a kind this log cannot keep.
+    Unsupported(&'static str),
 }
 
 impl fmt::Display for PublishError {
@@ -60,8 +63,33 @@ impl fmt::Display for PublishError {
         match self {
             PublishError::Store(e) => e.fmt(f),
             PublishError::Cluster(e) => e.fmt(f),
+            PublishError::Unsupported(reason) => f.write_str(reason),
         }
     }
+}
+
+/// The one topic of an update Redis can carry: cluster mode has no multi-topic or private
+/// updates yet.
+fn cluster_topic(update: &Update) -> Result<&Topic, PublishError> {
+    match update.topics() {
+        [topic] if !update.is_private() => Ok(topic),
+        _ => Err(PublishError::Unsupported(
+            "private and multi-topic updates are not supported with --redis yet",
+        )),
+    }
+}
+
+/// What a subscriber asks for and may see.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Subscription<'a> {
+    /// What it selects (none: keep-alives only).
+    pub(crate) selectors: &'a [Selector],
+    /// The private updates it may receive.
+    pub(crate) rights: &'a Rights,
+    /// Where it resumes.
+    pub(crate) last_event_id: Option<&'a str>,
+    /// When its stream ends (its token's `exp`, Unix seconds).
+    pub(crate) expires_unix: Option<u64>,
 }
 
 /// Why a subscription was refused.
@@ -71,6 +99,8 @@ pub(crate) enum SubscribeRefused {
     Unavailable(String),
     /// The topics could not be followed (Redis is unreachable).
     Cluster(ClusterError),
+    /// A selector other than an exact topic, with `--redis`.
+    NotInCluster,
 }
 
 impl fmt::Display for SubscribeRefused {
@@ -78,6 +108,9 @@ impl fmt::Display for SubscribeRefused {
         match self {
             SubscribeRefused::Unavailable(reason) => f.write_str(reason),
             SubscribeRefused::Cluster(e) => e.fmt(f),
+            SubscribeRefused::NotInCluster => f.write_str(
+                "only exact topics can be selected with --redis yet, not * or templates",
+            ),
         }
     }
 }
@@ -98,10 +131,17 @@ pub(crate) struct App {
     pub(crate) log: Log,
     /// Where static files come from, decided once at start.
     pub(crate) www: Www,
+    /// The JWT keys and checks, when `--jwt-key` (or a role's key) is configured.
+    pub(crate) jwt: Option<JwtVerifier>,
 }
 
 impl App {
     pub(crate) fn new(args: ServeArgs) -> std::io::Result<App> {
+        let jwt = JwtVerifier::from_flags(&args.jwt)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        for warning in jwt.iter().flat_map(JwtVerifier::warnings) {
+            log::warn!("{warning}");
+        }
         let (hub, log) = Log::open(&args)?;
         let (timer_wake, timer_rx) = async_channel::bounded(1);
         let (ready_wake, ready_rx) = async_channel::bounded(1);
@@ -126,6 +166,7 @@ impl App {
             counters: Counters::default(),
             shutting_down: AtomicBool::new(false),
             log,
+            jwt,
         })
     }
 
@@ -193,25 +234,23 @@ impl App {
         }
     }
 
-    /// Publishes `event` and answers once it is acknowledged: in the hub (in memory), on
+    /// Publishes `update` and answers once it is acknowledged: in the hub (in memory), on
     /// disk (`--data-dir`) or in Redis (`--redis`, whose reader then delivers it here).
-    pub(crate) async fn publish(
-        &self,
-        topic: &Topic,
-        event: Event,
-    ) -> Result<EventId, PublishError> {
+    pub(crate) async fn publish(&self, update: Update) -> Result<EventId, PublishError> {
         match &self.log {
-            Log::Redis(cluster) => cluster
-                .publish(topic, &event)
-                .await
-                .map_err(PublishError::Cluster),
-            Log::Memory => Ok(self.publish_now(topic, event)),
+            Log::Redis(cluster) => {
+                let topic = cluster_topic(&update)?;
+                cluster
+                    .publish(topic, update.event())
+                    .await
+                    .map_err(PublishError::Cluster)
+            }
+            Log::Memory => Ok(self.publish_now(update)),
             Log::Disk(store) => {
-                let record = event.clone();
+                let record = update.clone();
                 // Under the hub lock, so the log is in id order.
-                let (id, ticket) = self.publish_now_logged(topic, event, |hub, seq| {
-                    append(store, hub, topic, seq, &record)
-                });
+                let (id, ticket) =
+                    self.publish_now_logged(update, |hub, seq| append(store, hub, &record, seq));
                 if let Some(ticket) = ticket {
                     store.durable(ticket).await.map_err(PublishError::Store)?;
                 }
@@ -220,20 +259,20 @@ impl App {
         }
     }
 
-    /// Publishes `events` in order, as one: under one hub lock (no other publish comes
+    /// Publishes `updates` in order, as one: under one hub lock (no other publish comes
     /// between them) and, with `--data-dir`, in one append (one sync); answers once all are
     /// acknowledged. In Redis every event is its own append, one after the other: a failure
     /// stops the batch there (the events before it stay published).
     pub(crate) async fn publish_batch(
         &self,
-        events: Vec<(Topic, Event)>,
+        updates: Vec<Update>,
     ) -> Result<Vec<EventId>, PublishError> {
         let store = match &self.log {
             Log::Redis(cluster) => {
-                let mut ids = Vec::with_capacity(events.len());
-                for (topic, event) in &events {
+                let mut ids = Vec::with_capacity(updates.len());
+                for update in &updates {
                     let id = cluster
-                        .publish(topic, event)
+                        .publish(cluster_topic(update)?, update.event())
                         .await
                         .map_err(PublishError::Cluster)?;
                     ids.push(id);
@@ -243,7 +282,7 @@ impl App {
             Log::Memory => None,
             Log::Disk(store) => Some(store),
         };
-        let (ids, ticket) = self.publish_batch_now(events, store);
+        let (ids, ticket) = self.publish_batch_now(updates, store);
         if let (Some(store), Some(ticket)) = (store, ticket) {
             store.durable(ticket).await.map_err(PublishError::Store)?;
         }
@@ -254,27 +293,27 @@ impl App {
     /// `store` logged any event.
     fn publish_batch_now(
         &self,
-        events: Vec<(Topic, Event)>,
+        updates: Vec<Update>,
         store: Option<&Arc<Store>>,
     ) -> (Vec<EventId>, Option<u64>) {
         let now = self.now();
-        let mut ids = Vec::with_capacity(events.len());
-        // With `--data-dir`, each event is kept to be logged once the hub gave it its `seq`.
+        let mut ids = Vec::with_capacity(updates.len());
+        // With `--data-dir`, each update is kept to be logged once the hub gave it its `seq`.
         let mut logged = Vec::new();
         let mut state = self.lock();
-        for (topic, event) in events {
-            let record = store.map(|_| (topic.clone(), event.clone()));
-            let published = state.hub.publish_update(Update::new(topic, event), now);
-            if let Some((topic, event)) = record {
+        for update in updates {
+            let record = store.map(|_| update.clone());
+            let published = state.hub.publish_update(update, now);
+            if let Some(record) = record {
                 if published.outcome == PublishOutcome::Published {
-                    logged.push((topic, published.seq, event));
+                    logged.push((record, published.seq));
                 }
             }
             ids.push(published.id);
         }
         let ticket = match (store, logged.last()) {
-            (Some(store), Some(&(_, last, _))) => {
-                let records: Vec<_> = logged.iter().map(|(t, seq, e)| (t, *seq, e)).collect();
+            (Some(store), Some(&(_, last))) => {
+                let records: Vec<_> = logged.iter().map(|(u, seq)| (u, *seq)).collect();
                 let appended = store.append_all(&records);
                 if appended.compact {
                     store.compact(state.hub.retained_seqs(), last);
@@ -288,16 +327,14 @@ impl App {
     }
 
     /// Publishes into the hub at once (a tick: logged, not waited for on disk).
-    fn publish_now(&self, topic: &Topic, event: Event) -> EventId {
+    fn publish_now(&self, update: Update) -> EventId {
         match &self.log {
             Log::Disk(store) => {
-                let record = event.clone();
-                self.publish_now_logged(topic, event, |hub, seq| {
-                    append(store, hub, topic, seq, &record)
-                })
-                .0
+                let record = update.clone();
+                self.publish_now_logged(update, |hub, seq| append(store, hub, &record, seq))
+                    .0
             }
-            _ => self.publish_now_logged(topic, event, |_, _| ()).0,
+            _ => self.publish_now_logged(update, |_, _| ()).0,
         }
     }
 
@@ -305,29 +342,31 @@ impl App {
     /// unless the event was a duplicate of a retained id (it published nothing new).
     fn publish_now_logged<T>(
         &self,
-        topic: &Topic,
-        event: Event,
+        update: Update,
         log: impl FnOnce(&Hub, u64) -> T,
     ) -> (EventId, Option<T>) {
         let now = self.now();
         let mut state = self.lock();
-        let published = state
-            .hub
-            .publish_update(Update::new(topic.clone(), event), now);
+        let published = state.hub.publish_update(update, now);
         let logged = (published.outcome == PublishOutcome::Published)
             .then(|| log(&state.hub, published.seq));
         self.finish(state);
         (published.id, logged)
     }
 
-    /// Subscribes to `topics` after `last_event_id`; the returned feed is the subscriber's
-    /// stream (dropping it unsubscribes).
+    /// Subscribes as `subscription` says; the returned feed is the subscriber's stream
+    /// (dropping it unsubscribes), which ends when its token expires.
     pub(crate) async fn subscribe(
         self: &Arc<Self>,
-        topics: &[Topic],
-        last_event_id: Option<&str>,
+        subscription: Subscription<'_>,
         socket: Option<Arc<Async<TcpStream>>>,
     ) -> Result<(Subscribed, Feed), SubscribeRefused> {
+        let Subscription {
+            selectors,
+            rights,
+            last_event_id,
+            expires_unix,
+        } = subscription;
         if self.is_shutting_down() {
             return Err(SubscribeRefused::Unavailable("shutting down".into()));
         }
@@ -335,17 +374,31 @@ impl App {
         // before the hub replays to this subscriber; the guard keeps them followed until the
         // hub has it.
         let _preparing = match &self.log {
-            Log::Redis(cluster) => Some(
-                cluster
-                    .prepare(&**self, topics, last_event_id.is_some())
-                    .await
-                    .map_err(SubscribeRefused::Cluster)?,
-            ),
+            Log::Redis(cluster) => {
+                let topics = selectors
+                    .iter()
+                    .map(|s| {
+                        s.exact_topic()
+                            .cloned()
+                            .ok_or(SubscribeRefused::NotInCluster)
+                    })
+                    .collect::<Result<Vec<Topic>, _>>()?;
+                Some(
+                    cluster
+                        .prepare(&**self, &topics, last_event_id.is_some())
+                        .await
+                        .map_err(SubscribeRefused::Cluster)?,
+                )
+            }
             _ => None,
         };
         let now = self.now();
+        let expires = expires_unix.map(|exp| self.at_unix(exp));
         let mut state = self.lock();
-        let subscribed = match state.hub.subscribe(topics, last_event_id, now) {
+        let subscribed = match state
+            .hub
+            .subscribe_with(selectors, rights, last_event_id, now)
+        {
             Ok(subscribed) => subscribed,
             // `SubscribeError` is non-exhaustive; the limit is its only reason so far.
             Err(e) => {
@@ -363,11 +416,25 @@ impl App {
             waker: None,
             ended: None,
             socket,
+            expires: None,
         };
+        if let Some(at) = expires {
+            state.expire_at(subscribed.id, at);
+        }
         self.counters.open_streams.fetch_add(1, Ordering::Relaxed);
         self.finish(state);
         let feed = Feed::new(Arc::clone(self), subscribed.id);
         Ok((subscribed, feed))
+    }
+
+    /// The hub time of `unix` (seconds since the epoch), by the system clock now.
+    fn at_unix(&self, unix: u64) -> Millis {
+        let now_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let left = Duration::from_secs(unix).saturating_sub(now_unix);
+        self.now()
+            .saturating_add(Millis(u64::try_from(left.as_millis()).unwrap_or(u64::MAX)))
     }
 
     /// Ends a stream whose client left or stopped reading.
@@ -387,7 +454,11 @@ impl App {
         let cause = match state.slot_mut(id) {
             Some(slot) => {
                 let cause = slot.ended.unwrap_or(EndCause::ClientGone);
+                let expires = slot.expires;
                 *slot = Slot::default();
+                if let Some(at) = expires {
+                    state.forget_expiry(id, at);
+                }
                 cause
             }
             // Only the hub removes a subscriber before its feed drops (an overflow under
@@ -445,8 +516,8 @@ impl App {
 /// Appends event `seq` to the on-disk log (under the hub lock); when the log has grown
 /// enough, hands the store what the hub retains, to compact to. Returns the ticket to wait
 /// for.
-fn append(store: &Store, hub: &Hub, topic: &Topic, seq: u64, event: &Event) -> u64 {
-    let appended = store.append(topic, seq, event);
+fn append(store: &Store, hub: &Hub, update: &Update, seq: u64) -> u64 {
+    let appended = store.append(update, seq);
     if appended.compact {
         store.compact(hub.retained_seqs(), seq);
     }

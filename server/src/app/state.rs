@@ -2,7 +2,7 @@
 //! subscriber (its waker, why it ended, its socket), and the outputs drained after every
 //! input to the hub ([`State::pump`]), so no wake-up is ever lost.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::task::Waker;
@@ -19,6 +19,8 @@ pub(super) struct Slot {
     pub(super) waker: Option<Waker>,
     pub(super) ended: Option<EndCause>,
     pub(super) socket: Option<Arc<Async<TcpStream>>>,
+    /// When its token expires and its stream is ended.
+    pub(super) expires: Option<Millis>,
 }
 
 /// Everything behind the one lock.
@@ -33,6 +35,8 @@ pub(crate) struct State {
     pub(super) to_wake: Vec<Waker>,
     /// Streams with new frames, woken a batch at a time by the waker task.
     pub(super) ready: VecDeque<Waker>,
+    /// Subscribers whose token expires, by when (each listed under its slot's `expires`).
+    pub(super) expiries: BTreeMap<Millis, Vec<SubscriberId>>,
 }
 
 impl State {
@@ -44,6 +48,7 @@ impl State {
             timer_nudge: false,
             to_wake: Vec::new(),
             ready: VecDeque::new(),
+            expiries: BTreeMap::new(),
         }
     }
 
@@ -74,9 +79,52 @@ impl State {
             }
         }
         self.to_wake.append(&mut to_wake);
-        if let Some(next) = self.hub.poll_timeout() {
+        if let Some(next) = self.next_deadline() {
             if self.timer_deadline.is_none_or(|current| next < current) {
                 self.timer_nudge = true;
+            }
+        }
+    }
+
+    /// When the timer task must next run: the hub's next keep-alive or the first token
+    /// expiry.
+    pub(super) fn next_deadline(&self) -> Option<Millis> {
+        let expiry = self.expiries.keys().next().copied();
+        match (self.hub.poll_timeout(), expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Lists `id` to be ended at `at`.
+    pub(super) fn expire_at(&mut self, id: SubscriberId, at: Millis) {
+        if let Some(slot) = self.slot_mut(id) {
+            slot.expires = Some(at);
+            self.expiries.entry(at).or_default().push(id);
+            if self.timer_deadline.is_none_or(|current| at < current) {
+                self.timer_nudge = true;
+            }
+        }
+    }
+
+    /// Forgets `id`'s expiry (it left first).
+    pub(super) fn forget_expiry(&mut self, id: SubscriberId, at: Millis) {
+        if let Some(ids) = self.expiries.get_mut(&at) {
+            ids.retain(|&other| other != id);
+            if ids.is_empty() {
+                self.expiries.remove(&at);
+            }
+        }
+    }
+
+    /// Ends the streams whose token has expired by `now`.
+    pub(super) fn end_expired(&mut self, now: Millis) {
+        while let Some(entry) = self.expiries.first_entry() {
+            if *entry.key() > now {
+                break;
+            }
+            for id in entry.remove() {
+                self.end(id, EndCause::Expired);
             }
         }
     }

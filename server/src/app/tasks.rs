@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_io::Timer;
 use futures_lite::{future, StreamExt as _};
-use ssecast::{Event, Topic};
+use ssecast::{Event, Topic, Update};
 
 use super::App;
 use crate::log::Log;
@@ -38,12 +38,13 @@ impl App {
         tasks
     }
 
-    /// Runs keep-alives: sleeps until the hub's next deadline (or a nudge), lets time pass.
+    /// Runs keep-alives and token expiries: sleeps until the next deadline (or a nudge), lets
+    /// time pass.
     async fn run_timer(self: Arc<App>) {
         while !self.is_shutting_down() {
             let deadline = {
                 let mut state = self.lock();
-                let deadline = state.hub.poll_timeout();
+                let deadline = state.next_deadline();
                 state.timer_deadline = deadline;
                 deadline
             };
@@ -63,6 +64,7 @@ impl App {
             let now = self.now();
             let mut state = self.lock();
             state.hub.handle_timeout(now);
+            state.end_expired(now);
             self.finish(state);
         }
     }
@@ -109,7 +111,7 @@ impl App {
                     }
                 }
                 _ => {
-                    self.publish_now(&topic, event);
+                    self.publish_now(Update::new(topic.clone(), event));
                 }
             }
         }

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use ssecast::Topic;
+use ssecast::{Selector, Topic};
 
-use crate::app::{App, SubscribeRefused};
-use crate::auth;
+use super::access;
+use crate::app::{self, App, SubscribeRefused};
 use crate::http::{form, Reply, Request, Response, Status};
 
 /// Most topics one subscription may select (then `400`).
@@ -50,17 +50,10 @@ impl Subscription {
 }
 
 pub(super) async fn subscribe(app: &Arc<App>, req: &Request<'_>) -> Reply {
-    if let Some(token) = &app.args.subscribe_token {
-        if !auth::subscriber_has(req, token) {
-            let reason = format!(
-                "a valid Authorization: Bearer token or {} cookie is required",
-                auth::TOKEN_COOKIE
-            );
-            return Response::text(Status::UNAUTHORIZED, reason)
-                .with_header("WWW-Authenticate", "Bearer")
-                .into();
-        }
-    }
+    let reader = match access::reader(app, req, None, None) {
+        Ok(reader) => reader,
+        Err(res) => return res.into(),
+    };
     let sub = match Subscription::parse(req) {
         Ok(sub) => sub,
         Err(res) => return res.into(),
@@ -68,11 +61,18 @@ pub(super) async fn subscribe(app: &Arc<App>, req: &Request<'_>) -> Reply {
     if app.is_shutting_down() {
         return stopping();
     }
-    let socket = req.conn.socket.clone();
-    match app
-        .subscribe(&sub.topics, sub.last_event_id.as_deref(), socket)
-        .await
-    {
+    let selectors: Vec<Selector> = if sub.topics.is_empty() {
+        vec![Selector::exact(Topic::default())]
+    } else {
+        sub.topics.into_iter().map(Selector::exact).collect()
+    };
+    let subscription = app::Subscription {
+        selectors: &selectors,
+        rights: &reader.rights,
+        last_event_id: sub.last_event_id.as_deref(),
+        expires_unix: reader.expires_unix,
+    };
+    match app.subscribe(subscription, req.conn.socket.clone()).await {
         Ok((subscribed, feed)) => {
             log::debug!(
                 "{} subscribed as {:?} ({:?})",
@@ -82,7 +82,15 @@ pub(super) async fn subscribe(app: &Arc<App>, req: &Request<'_>) -> Reply {
             );
             Reply::Events(Vec::new(), feed)
         }
-        Err(refused) => {
+        Err(refusal) => refused(req, refusal),
+    }
+}
+
+/// The answer to a refused subscription.
+pub(super) fn refused(req: &Request<'_>, refused: SubscribeRefused) -> Reply {
+    match refused {
+        SubscribeRefused::NotInCluster => Response::text(Status::BAD_REQUEST, refused).into(),
+        _ => {
             if let SubscribeRefused::Cluster(_) = refused {
                 log::debug!("{}: {refused}", req.peer());
             }
@@ -100,7 +108,7 @@ pub(super) async fn subscribe(app: &Arc<App>, req: &Request<'_>) -> Reply {
 /// (a reconnection can reach the old process on a kept-alive connection, or just before it
 /// stops accepting); an empty stream makes it reconnect after its `retry:` time, to the
 /// process that is still (or now) running.
-fn stopping() -> Reply {
+pub(super) fn stopping() -> Reply {
     // A constant without CR or LF: cannot be refused.
     let body = ssecast::Comment::new("stopping: reconnect")
         .map(|c| ssecast::Frame::comment(&c).as_bytes().to_vec())

@@ -2,8 +2,10 @@
 //! file each), which answers a response or an event stream; CORS and `405`s are decided
 //! here for all of them.
 
+mod access;
 mod events;
 mod files;
+mod mercure;
 mod metrics;
 mod publish;
 
@@ -14,6 +16,9 @@ use crate::http::{Method, Reply, Request, Response, Status};
 
 pub(crate) use publish::{publish_fields, Refused};
 
+/// Where the Mercure hub is.
+const MERCURE: &str = "/.well-known/mercure";
+
 /// Answers one request. Never fails: every error is a status with a one-line reason.
 pub(crate) async fn handle(app: &Arc<App>, req: &Request<'_>) -> Reply {
     let origin = allowed_origin(app, req);
@@ -23,6 +28,9 @@ pub(crate) async fn handle(app: &Arc<App>, req: &Request<'_>) -> Reply {
         ("/events", _) => other_method(req.method, "GET, OPTIONS", allowed),
         ("/publish", Method::Post) => publish::publish(app, req).await.into(),
         ("/publish", _) => other_method(req.method, "POST, OPTIONS", allowed),
+        (MERCURE, Method::Get) => mercure::subscribe(app, req).await,
+        (MERCURE, Method::Post) => mercure::publish(app, req).await.into(),
+        (MERCURE, _) => other_method(req.method, "GET, POST, OPTIONS", allowed),
         ("/metrics", Method::Get | Method::Head) => metrics::metrics(app).into(),
         ("/healthz", Method::Get | Method::Head) => Response::text(Status::OK, "ok").into(),
         ("/metrics" | "/healthz", _) => other_method(req.method, "GET, HEAD, OPTIONS", allowed),

@@ -7,10 +7,11 @@ use std::fmt::Display;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use ssecast::{Event, EventId, EventType, Millis, Topic};
+use ssecast::{Event, EventId, EventType, Millis, Topic, Update};
 
+use super::access::{self, Writer};
 use crate::app::App;
-use crate::auth;
+use crate::auth::jwt::TokenError;
 use crate::http::{form, one_line, Request, Response, Status};
 use crate::log::Log;
 
@@ -47,7 +48,11 @@ impl Refused {
 }
 
 pub(super) async fn publish(app: &Arc<App>, req: &Request<'_>) -> Response {
-    let answer = match try_publish(app, req).await {
+    let writer = match access::writer(app, req) {
+        Ok(writer) => writer,
+        Err(res) => return res,
+    };
+    let answer = match try_publish(app, req, &writer).await {
         Ok(Published::One(id)) => serde_json::json!({ "id": id.as_str() }),
         Ok(Published::Batch(ids)) => {
             let ids: Vec<&str> = ids.iter().map(EventId::as_str).collect();
@@ -73,13 +78,11 @@ enum Published {
     Batch(Vec<EventId>),
 }
 
-async fn try_publish(app: &Arc<App>, req: &Request<'_>) -> Result<Published, Refused> {
-    auth::authorize_publisher(
-        app.args.publish_token.as_ref(),
-        req.header("Authorization"),
-        req.peer().ip(),
-    )
-    .map_err(|e| Refused(e.status(), e.to_string()))?;
+async fn try_publish(
+    app: &Arc<App>,
+    req: &Request<'_>,
+    writer: &Writer,
+) -> Result<Published, Refused> {
     // Without a Content-Type, the body is taken as text.
     let format = match req.header("Content-Type") {
         None => Format::Text,
@@ -113,21 +116,38 @@ async fn try_publish(app: &Arc<App>, req: &Request<'_>) -> Result<Published, Ref
         |e: crate::app::PublishError| Refused(Status::SERVICE_UNAVAILABLE, e.to_string());
     if format == Format::Ndjson {
         let events = batch_fields(req.body, query_topic, query_event, redis)?;
-        let ids = app.publish_batch(events).await.map_err(unavailable)?;
+        for (topic, _) in &events {
+            writer
+                .check(std::slice::from_ref(topic))
+                .map_err(forbidden)?;
+        }
+        let updates = events.into_iter().map(|(t, e)| Update::new(t, e)).collect();
+        let ids = app.publish_batch(updates).await.map_err(unavailable)?;
         return Ok(Published::Batch(ids));
     }
     let (topic, event) =
         publish_fields(format == Format::Json, req.body, query_topic, query_event)?;
+    writer
+        .check(std::slice::from_ref(&topic))
+        .map_err(forbidden)?;
     if redis {
         check_cluster_id(&event)?;
     }
-    let id = app.publish(&topic, event).await.map_err(unavailable)?;
+    let id = app
+        .publish(Update::new(topic, event))
+        .await
+        .map_err(unavailable)?;
     Ok(Published::One(id))
+}
+
+/// A publisher token's refusal.
+fn forbidden(e: TokenError) -> Refused {
+    Refused(Status(e.status().code()), e.to_string())
 }
 
 /// In cluster mode an event without an id gets its Redis stream id, `<ms>-<n>`; a
 /// publisher's id of that form could stand for another event, so it is refused.
-fn check_cluster_id(event: &Event) -> Result<(), Refused> {
+pub(super) fn check_cluster_id(event: &Event) -> Result<(), Refused> {
     let stream_like = event.id().is_some_and(|id| {
         id.as_str()
             .split_once('-')

@@ -36,7 +36,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use ssecast::{Event, Hub, HubConfig, Millis, Topic};
+use ssecast::{Hub, HubConfig, Millis, Topic, Update};
 
 use files::{
     in_dir, keep_aside, lock_dir, remove_stale_temporaries, replace_log, sync_dir, Replace,
@@ -96,7 +96,7 @@ impl std::error::Error for StoreError {}
 /// What the log held at startup, in log order.
 #[derive(Debug, Default)]
 pub(crate) struct Restored {
-    pub(crate) events: Vec<(Topic, u64, Event)>,
+    pub(crate) events: Vec<(Update, u64)>,
     pub(crate) evicted: Vec<(Topic, u64)>,
     /// The newest `seq` in the log (0: none).
     pub(crate) last_seq: u64,
@@ -171,7 +171,7 @@ impl Store {
             .records
             .iter()
             .filter_map(|r| match r.parsed {
-                Parsed::Event(_, seq, _) => Some(seq),
+                Parsed::Event(_, seq) => Some(seq),
                 Parsed::Evicted(..) => None,
             })
             .max()
@@ -197,9 +197,9 @@ impl Store {
             let topics: HashSet<&Topic> = scan
                 .records
                 .iter()
-                .filter_map(|r| match &r.parsed {
-                    Parsed::Event(topic, _, _) => Some(topic),
-                    Parsed::Evicted(..) => None,
+                .flat_map(|r| match &r.parsed {
+                    Parsed::Event(update, _) => update.topics(),
+                    Parsed::Evicted(..) => &[],
                 })
                 .collect();
             damage_marks = topics.into_iter().map(|t| (t.clone(), mark)).collect();
@@ -243,7 +243,7 @@ impl Store {
         };
         for record in scan.records {
             match record.parsed {
-                Parsed::Event(topic, seq, event) => restored.events.push((topic, seq, event)),
+                Parsed::Event(update, seq) => restored.events.push((update, seq)),
                 Parsed::Evicted(topic, seq) => restored.evicted.push((topic, seq)),
             }
         }
@@ -291,18 +291,18 @@ impl Store {
 
     /// Appends event `seq` of `topic` (call under the hub lock, so the log is in `seq`
     /// order).
-    pub(crate) fn append(&self, topic: &Topic, seq: u64, event: &Event) -> Appended {
-        self.append_all(&[(topic, seq, event)])
+    pub(crate) fn append(&self, update: &Update, seq: u64) -> Appended {
+        self.append_all(&[(update, seq)])
     }
 
     /// Appends `events` (in `seq` order) at once, so they are written and synced together:
     /// a batch costs one `fdatasync` at most. The ticket is the last event's.
-    pub(crate) fn append_all(&self, events: &[(&Topic, u64, &Event)]) -> Appended {
+    pub(crate) fn append_all(&self, events: &[(&Update, u64)]) -> Appended {
         let records = match events {
-            [(topic, seq, event)] => encode_event(topic, *seq, event),
+            [(update, seq)] => encode_event(update, *seq),
             _ => events
                 .iter()
-                .flat_map(|(topic, seq, event)| encode_event(topic, *seq, event))
+                .flat_map(|(update, seq)| encode_event(update, *seq))
                 .collect(),
         };
         let mut inner = self.lock();
@@ -437,15 +437,19 @@ impl Store {
         let mut keeps: HashSet<&Topic> = HashSet::new();
         for record in &scan.records {
             match &record.parsed {
-                Parsed::Event(topic, seq, _) => {
+                Parsed::Event(update, seq) => {
                     let kept =
                         *seq > compaction.upto || compaction.retained.binary_search(seq).is_ok();
                     if kept {
                         out.extend_from_slice(&frame(&bytes[record.payload.clone()]));
-                        keeps.insert(topic);
-                    } else {
-                        let mark = marks.entry(topic).or_default();
-                        *mark = (*mark).max(*seq);
+                    }
+                    for topic in update.topics() {
+                        if kept {
+                            keeps.insert(topic);
+                        } else {
+                            let mark = marks.entry(topic).or_default();
+                            *mark = (*mark).max(*seq);
+                        }
                     }
                 }
                 Parsed::Evicted(topic, seq) => {
@@ -488,9 +492,10 @@ pub(crate) fn restore(dir: &Path, mut config: HubConfig) -> io::Result<(Hub, Arc
     config.first_seq = config.first_seq.max(restored.last_seq.saturating_add(1));
     let mut hub = Hub::new(config);
     let count = restored.events.len();
-    for (topic, seq, event) in restored.events {
+    for (update, seq) in restored.events {
+        let topic = update.topics()[0].clone();
         // Refused only for a log not in seq order, which this store never writes.
-        if let Err(e) = hub.publish_at(&topic, event, seq, Millis(0)) {
+        if let Err(e) = hub.publish_update_at(update, seq, Millis(0)) {
             log::warn!("{}: skipping event {seq} of {topic}: {e}", dir.display());
         }
     }

@@ -2,7 +2,7 @@
 //! read), an event or a topic's eviction mark each, and reading a log back: intact records,
 //! damaged stretches skipped and resynchronised, a torn tail.
 
-use ssecast::{Event, EventId, EventType, Millis, Topic};
+use ssecast::{Event, EventId, EventType, Millis, Topic, Update};
 
 use super::{HEADER, KIND_EVENT, KIND_EVICTED, MAGIC, MAX_RECORD, OLD_HEADER};
 
@@ -162,7 +162,7 @@ pub(super) fn scan(bytes: &[u8]) -> Scan {
             .is_some()
         {}
         damage.next_seq = records.clone().find_map(|r| match r.parsed {
-            Parsed::Event(_, seq, _) => Some(seq),
+            Parsed::Event(_, seq) => Some(seq),
             Parsed::Evicted(..) => None,
         });
     }
@@ -174,14 +174,24 @@ pub(super) fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-pub(super) fn encode_event(topic: &Topic, seq: u64, event: &Event) -> Vec<u8> {
+/// Most alternate topics a record holds (an update has at most this many; see the routes).
+const MAX_ALTERNATES: usize = 255;
+
+/// An update's record: its canonical topic, `seq`, a flag byte (bits: id, type, retry,
+/// private, alternates), the fields the flags name, the alternate topics (a count byte then
+/// each topic) and the data.
+pub(super) fn encode_event(update: &Update, seq: u64) -> Vec<u8> {
+    let (topic, event) = (&update.topics()[0], update.event());
+    let alternates = &update.topics()[1..];
     let mut p = Vec::with_capacity(32 + topic.as_str().len() + event.data().len());
     p.push(KIND_EVENT);
     p.extend_from_slice(&seq.to_le_bytes());
     put_str(&mut p, topic.as_str());
     let flags = u8::from(event.id().is_some())
         | u8::from(event.event_type().is_some()) << 1
-        | u8::from(event.retry().is_some()) << 2;
+        | u8::from(event.retry().is_some()) << 2
+        | u8::from(update.is_private()) << 3
+        | u8::from(!alternates.is_empty()) << 4;
     p.push(flags);
     if let Some(id) = event.id() {
         put_str(&mut p, id.as_str());
@@ -191,6 +201,13 @@ pub(super) fn encode_event(topic: &Topic, seq: u64, event: &Event) -> Vec<u8> {
     }
     if let Some(r) = event.retry() {
         p.extend_from_slice(&r.0.to_le_bytes());
+    }
+    if !alternates.is_empty() {
+        let alternates = &alternates[..alternates.len().min(MAX_ALTERNATES)];
+        p.push(alternates.len() as u8);
+        for t in alternates {
+            put_str(&mut p, t.as_str());
+        }
     }
     put_str(&mut p, event.data());
     frame(&p)
@@ -206,7 +223,7 @@ pub(super) fn evicted_payload(topic: &Topic, seq: u64) -> Vec<u8> {
 
 #[derive(Debug)]
 pub(super) enum Parsed {
-    Event(Topic, u64, Event),
+    Event(Update, u64),
     Evicted(Topic, u64),
 }
 
@@ -241,7 +258,7 @@ pub(super) fn parse(payload: &[u8]) -> Option<Parsed> {
         KIND_EVICTED => Parsed::Evicted(topic, seq),
         KIND_EVENT => {
             let flags = c.u8()?;
-            if flags & !7 != 0 {
+            if flags & !31 != 0 {
                 return None;
             }
             let id = if flags & 1 != 0 {
@@ -256,6 +273,12 @@ pub(super) fn parse(payload: &[u8]) -> Option<Parsed> {
                 None
             };
             let retry = if flags & 4 != 0 { Some(c.u64()?) } else { None };
+            let mut alternates = Vec::new();
+            if flags & 16 != 0 {
+                for _ in 0..c.u8()? {
+                    alternates.push(Topic::new(c.str()?).ok()?);
+                }
+            }
             let mut event = Event::new(c.str()?).with_id(id);
             if let Some(t) = event_type {
                 event = event.with_type(t);
@@ -263,7 +286,11 @@ pub(super) fn parse(payload: &[u8]) -> Option<Parsed> {
             if let Some(ms) = retry {
                 event = event.with_retry(Millis(ms));
             }
-            Parsed::Event(topic, seq, event)
+            let update = alternates
+                .into_iter()
+                .fold(Update::new(topic, event), Update::with_alternate)
+                .with_private(flags & 8 != 0);
+            Parsed::Event(update, seq)
         }
         _ => return None,
     };
@@ -279,7 +306,8 @@ mod tests {
     }
 
     fn event(seq: u64) -> Vec<u8> {
-        encode_event(&topic("t"), seq, &Event::new(format!("event {seq}")))
+        let update = Update::new(topic("t"), Event::new(format!("event {seq}")));
+        encode_event(&update, seq)
     }
 
     /// A record as the earlier format wrote it: `[len][crc][payload]`.
@@ -300,7 +328,7 @@ mod tests {
             .records
             .iter()
             .filter_map(|r| match r.parsed {
-                Parsed::Event(_, seq, _) => Some(seq),
+                Parsed::Event(_, seq) => Some(seq),
                 Parsed::Evicted(..) => None,
             })
             .collect();
@@ -321,26 +349,31 @@ mod tests {
         let event = Event::new("a\nb")
             .with_type(EventType::new("note").unwrap())
             .with_retry(Millis(7));
-        let record = encode_event(&topic("news"), 42, &event);
+        let record = encode_event(&Update::new(topic("news"), event), 42);
         let (r, end) = record_at(&record, 0).unwrap();
         assert_eq!(end, record.len());
-        let Parsed::Event(t, seq, e) = r.parsed else {
+        let Parsed::Event(update, seq) = r.parsed else {
             panic!("not an event")
         };
-        assert_eq!((t, seq), (topic("news"), 42));
+        assert_eq!((update.topics(), seq), (&[topic("news")][..], 42));
+        assert!(!update.is_private());
+        let e = update.event();
         assert_eq!(e.id().map(EventId::as_str), Some("42"));
         assert_eq!(e.data(), "a\nb");
         assert_eq!(e.event_type().map(EventType::as_str), Some("note"));
         assert_eq!(e.retry(), Some(Millis(7)));
-        let custom = encode_event(
-            &topic("news"),
-            43,
-            &Event::new("x").with_id(EventId::new("mine").unwrap()),
-        );
-        let Parsed::Event(_, _, e) = record_at(&custom, 0).unwrap().0.parsed else {
+        let mercure = Update::new(
+            topic("https://example.com/books/1"),
+            Event::new("x").with_id(EventId::new("mine").unwrap()),
+        )
+        .with_alternate(topic("/users/7"))
+        .with_alternate(topic("/users/8"))
+        .with_private(true);
+        let custom = encode_event(&mercure, 43);
+        let Parsed::Event(update, 43) = record_at(&custom, 0).unwrap().0.parsed else {
             panic!("not an event")
         };
-        assert_eq!(e.id().map(EventId::as_str), Some("mine"));
+        assert_eq!(update, mercure);
         let Parsed::Evicted(t, 9) = record_at(&frame(&evicted_payload(&topic("x"), 9)), 0)
             .unwrap()
             .0

@@ -1,5 +1,9 @@
 //! Command-line flags, their `SSECAST_*` environment variables, and duration parsing.
 
+mod jwt;
+
+pub(crate) use jwt::{Alg, JwtFlags, KeyText};
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -108,6 +112,11 @@ pub struct ServeArgs {
     /// `ssecast_token=<TOKEN>` (what a browser's EventSource can send).
     #[arg(long, env = "SSECAST_SUBSCRIBE_TOKEN", hide_env_values = true)]
     pub subscribe_token: Option<Secret>,
+
+    /// Mercure JWT verification (`--jwt-key` and the rest), for `/.well-known/mercure` and,
+    /// once a key is configured, `/events` and `/publish` too.
+    #[command(flatten)]
+    pub(crate) jwt: JwtFlags,
 
     /// Serve HTTPS with this certificate chain (PEM, the server's certificate first).
     #[arg(long, env = "SSECAST_TLS_CERT", requires = "tls_key")]
