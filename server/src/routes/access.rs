@@ -153,10 +153,7 @@ fn same_site(app: &App, req: &Request<'_>) -> bool {
             None => return false,
         },
     };
-    app.args
-        .cors_origins
-        .iter()
-        .any(|allowed| *allowed == origin)
+    app.args.cors_origins.contains(&origin)
 }
 
 /// The answer to a refused token: its status, its one-line reason (never the token) and the

@@ -119,7 +119,7 @@ fn check_id(id: &str) -> Result<EventId, Response> {
 }
 
 /// A fresh `urn:uuid:` (a random, version 4 UUID, RFC 9562), as the reference hub gives.
-fn new_id() -> EventId {
+fn new_id() -> Result<EventId, Response> {
     let mut b = [0u8; 16];
     // The system's random source; it fails only on systems ring does not support.
     if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).is_err() {
@@ -136,7 +136,8 @@ fn new_id() -> EventId {
         &hex[16..20],
         &hex[20..]
     );
-    EventId::new(id).expect("a UUID URN is a valid id")
+    // Always valid: ASCII letters, digits, `:` and `-`.
+    EventId::new(id).map_err(|e| Response::text(Status(500), format!("id {e}")))
 }
 
 pub(in crate::routes) async fn publish(app: &Arc<App>, req: &Request<'_>) -> Response {
@@ -165,7 +166,10 @@ pub(in crate::routes) async fn publish(app: &Arc<App>, req: &Request<'_>) -> Res
     if let Err(e) = writer.check(&form.topics) {
         return access::refusal(e);
     }
-    let id = form.id.clone().unwrap_or_else(new_id);
+    let id = match form.id.clone().map_or_else(new_id, Ok) {
+        Ok(id) => id,
+        Err(res) => return res,
+    };
     let update = form.into_update(id);
     if matches!(app.log, Log::Redis(_)) {
         if let Err(Refused(status, reason)) = check_cluster_id(update.event()) {
