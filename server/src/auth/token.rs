@@ -4,7 +4,6 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::config::Secret;
-use crate::http::{Request, Status};
 
 /// The cookie that carries `--subscribe-token` (a browser's EventSource sends no headers).
 pub(crate) const TOKEN_COOKIE: &str = "ssecast_token";
@@ -19,10 +18,11 @@ pub(crate) enum AuthError {
 }
 
 impl AuthError {
-    pub(crate) fn status(self) -> Status {
+    /// The HTTP status to answer.
+    pub(crate) fn status(self) -> u16 {
         match self {
-            AuthError::NoToken => Status::UNAUTHORIZED,
-            AuthError::NotLoopback => Status::FORBIDDEN,
+            AuthError::NoToken => 401,
+            AuthError::NotLoopback => 403,
         }
     }
 }
@@ -56,12 +56,16 @@ pub(crate) fn authorize_publisher(
     }
 }
 
-/// Whether `req` carries `token` as a Bearer token or in the [`TOKEN_COOKIE`] cookie.
-pub(crate) fn subscriber_has(req: &Request<'_>, token: &Secret) -> bool {
+/// Whether a request whose `Authorization` and `Cookie` header values these are carries
+/// `token` as a Bearer token or in the [`TOKEN_COOKIE`] cookie.
+pub(crate) fn subscriber_has<'a>(
+    authorization: impl Iterator<Item = &'a str>,
+    cookies: impl Iterator<Item = &'a str>,
+    token: &Secret,
+) -> bool {
     let token = token.expose().as_bytes();
-    let bearers = req.headers("Authorization").filter_map(bearer);
-    let cookies = req
-        .headers("Cookie")
+    let bearers = authorization.filter_map(bearer);
+    let cookies = cookies
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='));
     // Every candidate is compared (no early exit), in the same time whatever it holds.
@@ -98,7 +102,7 @@ mod tests {
             let token = token.map(|t| t.parse::<Secret>().unwrap());
             let got = authorize_publisher(token.as_ref(), auth, peer)
                 .err()
-                .map(|e| e.status().0);
+                .map(|e| e.status());
             assert_eq!(got, expected, "{token:?} {auth:?} {peer}");
         };
         check(None, None, "127.0.0.1", None);

@@ -86,7 +86,13 @@ pub(super) fn reader(
             }
         }
         _ => match &app.args.subscribe_token {
-            Some(token) if !auth::subscriber_has(req, token) => {
+            Some(token)
+                if !auth::subscriber_has(
+                    req.headers("Authorization"),
+                    req.headers("Cookie"),
+                    token,
+                ) =>
+            {
                 let reason = format!(
                     "a valid Authorization: Bearer token or {} cookie is required",
                     auth::TOKEN_COOKIE
@@ -133,8 +139,8 @@ pub(super) fn writer(app: &App, req: &Request<'_>) -> Result<Writer, Response> {
         )
         .map(|()| Writer::Trusted)
         .map_err(|e| {
-            let res = Response::text(e.status(), e);
-            if e.status() == Status::UNAUTHORIZED {
+            let res = Response::text(Status(e.status()), e);
+            if e.status() == 401 {
                 res.with_header("WWW-Authenticate", "Bearer")
             } else {
                 res
