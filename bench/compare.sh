@@ -16,6 +16,7 @@
 #   SERVERS="ssecast floor" bench/compare.sh full W2   # only some servers
 #   RESULTS=out.jsonl bench/compare.sh         # also keep every JSON line
 #   BASELINE=7a6d683 SERVERS="ssecast baseline" bench/compare.sh full W1 W2   # before and after
+#   SERVERS="ssecast mercure mercure_template" bench/compare.sh full W2 W3a W3b   # Mercure cost
 #
 # BASELINE=REV builds ssecast at git revision REV (in a temporary worktree, release, its own
 # target directory under target/baseline/) and runs it as the server `baseline`, so a change
@@ -152,6 +153,20 @@ start_ssecast() {
   }
   sub_url=$base/events
   pub_url=$base/publish
+}
+
+# ssecast serving the same load through its Mercure hub: every subscriber on
+# /.well-known/mercure with one exact topic selector (`mercure`) or one URI template
+# (`mercure_template`), the events published to a topic both match.
+start_mercure() {
+  start_ssecast
+  sub_url="${sub_url%/events}/.well-known/mercure?topic=%2Fbooks%2F1"
+  pub_url="$pub_url?topic=/books/1"
+}
+start_mercure_template() {
+  start_ssecast
+  sub_url="${sub_url%/events}/.well-known/mercure?topic=%2Fbooks%2F%7Bid%7D"
+  pub_url="$pub_url?topic=/books/1"
 }
 
 # ssecast at $BASELINE.
@@ -412,6 +427,8 @@ name() {
   case $1 in
   nchan) echo "nginx + nchan" ;;
   baseline) echo "ssecast at ${BASELINE:-?}" ;;
+  mercure) echo "Mercure, exact topic" ;;
+  mercure_template) echo "Mercure, URI template" ;;
   *) echo "$1" ;;
   esac
 }

@@ -252,3 +252,39 @@ fn tokens_appear_in_no_log_line_or_error_message() {
     assert!(!ok);
     assert!(log.contains("--publish-token"), "{log}");
 }
+
+#[test]
+fn a_static_token_and_a_jwt_key_for_one_role_refuse_to_start() {
+    for (args, flag) in [
+        (
+            ["--jwt-key", "keySECRET1", "--publish-token", "tokSECRET2"],
+            "--publish-token",
+        ),
+        (
+            [
+                "--subscriber-jwt-key",
+                "keySECRET1",
+                "--subscribe-token",
+                "tokSECRET2",
+            ],
+            "--subscribe-token",
+        ),
+    ] {
+        let (ok, log) = run_logged(&args, |_| panic!("started with {args:?}"));
+        assert!(!ok);
+        assert!(log.contains(flag) && log.contains("use one"), "{log}");
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(!log.contains("SECRET"), "{log}");
+    }
+    // One role each way is fine: static tokens for publishers, JWTs for subscribers.
+    let (ok, log) = run_logged(
+        &[
+            "--subscriber-jwt-key",
+            "keySECRET1",
+            "--publish-token",
+            "tokSECRET2",
+        ],
+        |_| {},
+    );
+    assert!(ok, "{log}");
+}
