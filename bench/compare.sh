@@ -158,14 +158,12 @@ start_ssecast() {
 # ssecast serving the same load through its Mercure hub: every subscriber on
 # /.well-known/mercure with one exact topic selector (`mercure`) or one URI template
 # (`mercure_template`), the events published to a topic both match.
-start_mercure() {
+start_mercure() { start_mercure_with "%2Fbooks%2F1"; }
+start_mercure_template() { start_mercure_with "%2Fbooks%2F%7Bid%7D"; }
+# start_mercure_with SELECTOR (percent-encoded)
+start_mercure_with() {
   start_ssecast
-  sub_url="${sub_url%/events}/.well-known/mercure?topic=%2Fbooks%2F1"
-  pub_url="$pub_url?topic=/books/1"
-}
-start_mercure_template() {
-  start_ssecast
-  sub_url="${sub_url%/events}/.well-known/mercure?topic=%2Fbooks%2F%7Bid%7D"
+  sub_url="${sub_url%/events}/.well-known/mercure?topic=$1"
   pub_url="$pub_url?topic=/books/1"
 }
 

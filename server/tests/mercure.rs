@@ -15,12 +15,21 @@ const KEY: &str = "test-secret-of-the-hub";
 const HUB: &str = "/.well-known/mercure";
 
 fn token(claims: Value) -> String {
+    signed(claims, KEY)
+}
+
+fn signed(claims: Value, key: &str) -> String {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
-        &jsonwebtoken::EncodingKey::from_secret(KEY.as_bytes()),
+        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
     )
     .unwrap()
+}
+
+/// `GET /.well-known/mercure?query`, whatever the answer.
+fn open(port: u16, query: &str, headers: &[(&str, &str)]) -> Sse {
+    Sse::open(port, &format!("{HUB}?{query}"), headers)
 }
 
 fn publisher() -> String {
@@ -75,7 +84,7 @@ fn subscribe(port: u16, selectors: &[&str], headers: &[(&str, &str)]) -> Sse {
         .iter()
         .map(|s| format!("topic={}", enc(s)))
         .collect();
-    let sse = Sse::open(port, &format!("{HUB}?{}", query.join("&")), headers);
+    let sse = open(port, &query.join("&"), headers);
     assert_eq!(sse.status, 200);
     sse
 }
@@ -173,11 +182,7 @@ fn private_updates_need_a_matching_subscribe_claim() {
     assert_eq!(by_header.event().data, "secret");
 
     // Replay checks the rights again: an anonymous resume from the start sees only public.
-    let mut late = Sse::open(
-        server.port,
-        &format!("{HUB}?topic=*&lastEventID=earliest"),
-        &[],
-    );
+    let mut late = open(server.port, "topic=*&lastEventID=earliest", &[]);
     assert_eq!(late.status, 200);
     assert_eq!(late.event().data, "public");
 }
@@ -190,9 +195,9 @@ fn resume_with_last_event_id_and_the_response_header() {
     publish(server.port, &[("topic", "/a"), ("data", "3")]);
 
     // The header wins over the query; replay is in publication order across selectors.
-    let mut sse = Sse::open(
+    let mut sse = open(
         server.port,
-        &format!("{HUB}?topic=/a&topic=/b&lastEventID=nonsense"),
+        "topic=/a&topic=/b&lastEventID=nonsense",
         &[("Last-Event-ID", &first)],
     );
     assert_eq!(sse.status, 200);
@@ -200,21 +205,13 @@ fn resume_with_last_event_id_and_the_response_header() {
     assert_eq!(sse.event().data, "2");
     assert_eq!(sse.event().data, "3");
 
-    let mut all = Sse::open(
-        server.port,
-        &format!("{HUB}?topic=/a&lastEventID=earliest"),
-        &[],
-    );
+    let mut all = open(server.port, "topic=/a&lastEventID=earliest", &[]);
     assert_eq!(all.header("Last-Event-ID"), Some("earliest"));
     assert_eq!(all.event().data, "1");
     assert_eq!(all.event().data, "3");
 
     // An unknown id is never silence: the stream says events may have been missed.
-    let mut unknown = Sse::open(
-        server.port,
-        &format!("{HUB}?topic=/a&lastEventID=gone"),
-        &[],
-    );
+    let mut unknown = open(server.port, "topic=/a&lastEventID=gone", &[]);
     assert_eq!(unknown.status, 200);
     assert_eq!(unknown.event().event_type, "ssecast.missed");
 }
@@ -224,17 +221,12 @@ fn refusals() {
     let server = Server::start(&["--jwt-key", KEY]);
     let port = server.port;
     // Without --anonymous, subscribing needs a valid token.
-    assert_eq!(Sse::open(port, &format!("{HUB}?topic=*"), &[]).status, 401);
-    let wrong = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &json!({"mercure": {"subscribe": ["*"]}}),
-        &jsonwebtoken::EncodingKey::from_secret(b"another key"),
-    )
-    .unwrap();
-    let refused = Sse::open(port, &format!("{HUB}?topic=*&authorization={wrong}"), &[]);
+    assert_eq!(open(port, "topic=*", &[]).status, 401);
+    let wrong = signed(json!({"mercure": {"subscribe": ["*"]}}), "another key");
+    let refused = open(port, &format!("topic=*&authorization={wrong}"), &[]);
     assert_eq!(refused.status, 401);
     let ok = token(json!({"mercure": {"subscribe": []}}));
-    let sse = Sse::open(port, &format!("{HUB}?topic=*&authorization={ok}"), &[]);
+    let sse = open(port, &format!("topic=*&authorization={ok}"), &[]);
     assert_eq!(sse.status, 200);
     // Cache-Control: no-cache and private (two fields, one list: RFC 9110 section 5.3).
     assert!(sse
@@ -242,13 +234,10 @@ fn refusals() {
         .iter()
         .any(|(n, v)| n.eq_ignore_ascii_case("cache-control") && v.contains("private")));
     // No selector, too many selectors: 400.
-    assert_eq!(
-        Sse::open(port, &format!("{HUB}?authorization={ok}"), &[]).status,
-        400
-    );
+    assert_eq!(open(port, &format!("authorization={ok}"), &[]).status, 400);
     let many: Vec<String> = (0..65).map(|i| format!("topic=/t/{i}")).collect();
-    let target = format!("{HUB}?authorization={ok}&{}", many.join("&"));
-    assert_eq!(Sse::open(port, &target, &[]).status, 400);
+    let query = format!("authorization={ok}&{}", many.join("&"));
+    assert_eq!(open(port, &query, &[]).status, 400);
 
     // Publishing: no token 401, a wrong one 401, a topic outside the claim 403 (nothing sent).
     let body = form(&[("topic", "/x"), ("data", "d")]);
@@ -304,11 +293,7 @@ fn a_stream_ends_when_its_token_expires() {
         .as_secs()
         + 2;
     let short = token(json!({"exp": exp, "mercure": {"subscribe": ["*"]}}));
-    let mut sse = Sse::open(
-        server.port,
-        &format!("{HUB}?topic=*&authorization={short}"),
-        &[],
-    );
+    let mut sse = open(server.port, &format!("topic=*&authorization={short}"), &[]);
     assert_eq!(sse.status, 200);
     assert!(
         sse.wait_eof(WAIT + Duration::from_secs(3)),

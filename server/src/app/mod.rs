@@ -20,7 +20,7 @@ use ssecast::{
     EventId, Hub, Millis, PublishOutcome, Rights, Selector, Subscribed, SubscriberId, Topic, Update,
 };
 
-use crate::auth::jwt::JwtVerifier;
+use crate::auth::jwt::{JwtVerifier, Role};
 use crate::config::{ServeArgs, Www};
 use crate::log::{ClusterError, HubAccess, Log, Store, StoreError};
 pub(crate) use feed::{EndCause, Feed, Polled};
@@ -139,6 +139,28 @@ impl App {
     pub(crate) fn new(args: ServeArgs) -> std::io::Result<App> {
         let jwt = JwtVerifier::from_flags(&args.jwt)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        // One way in per role: a static token beside a key that checks the same role's JWTs.
+        for (role, token_flag, set, who) in [
+            (
+                Role::Publisher,
+                "--publish-token",
+                args.publish_token.is_some(),
+                "publishers",
+            ),
+            (
+                Role::Subscriber,
+                "--subscribe-token",
+                args.subscribe_token.is_some(),
+                "subscribers",
+            ),
+        ] {
+            if let Some(key_flag) = jwt.as_ref().and_then(|v| v.key_flag(role)).filter(|_| set) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{token_flag} and {key_flag} are two ways to let {who} in: use one"),
+                ));
+            }
+        }
         for warning in jwt.iter().flat_map(JwtVerifier::warnings) {
             log::warn!("{warning}");
         }

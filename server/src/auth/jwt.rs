@@ -154,6 +154,16 @@ impl JwtVerifier {
         }))
     }
 
+    /// The flag of the key that checks `role`'s tokens, if one does.
+    pub(crate) fn key_flag(&self, role: Role) -> Option<&'static str> {
+        match role {
+            Role::Publisher => &self.publisher,
+            Role::Subscriber => &self.subscriber,
+        }
+        .as_ref()
+        .map(|k| k.flag)
+    }
+
     /// Things worth a warning at startup (each names a flag, never a key).
     pub(crate) fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();

@@ -218,26 +218,6 @@ impl ServeArgs {
     /// Refuses flag values clap cannot check: tokens that could never match (they travel in a
     /// header and a cookie). The message names the flag, never the value.
     pub fn check(&self) -> Result<(), String> {
-        let j = &self.jwt;
-        let shared = j.jwt_key.is_some() || j.jwt_key_file.is_some();
-        let subscriber_key =
-            shared || j.subscriber_jwt_key.is_some() || j.subscriber_jwt_key_file.is_some();
-        let publisher_key =
-            shared || j.publisher_jwt_key.is_some() || j.publisher_jwt_key_file.is_some();
-        if subscriber_key && self.subscribe_token.is_some() {
-            return Err(
-                "--subscribe-token and a subscriber JWT key (--jwt-key, --subscriber-jwt-key) \
-                        are two ways to let subscribers in: use one"
-                    .into(),
-            );
-        }
-        if publisher_key && self.publish_token.is_some() {
-            return Err(
-                "--publish-token and a publisher JWT key (--jwt-key, --publisher-jwt-key) \
-                        are two ways to let publishers in: use one"
-                    .into(),
-            );
-        }
         for (flag, token) in [
             ("--publish-token", &self.publish_token),
             ("--subscribe-token", &self.subscribe_token),
